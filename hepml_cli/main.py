@@ -1,0 +1,195 @@
+"""The ``hepml`` command: simulate, train, score, run studies, list runs, serve the app.
+
+This package sits above both ``hepml_core`` and ``app`` (the core never imports the app); heavy
+modules are imported inside each command so ``hepml --help`` answers at once. Any HepmlError ends
+in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "default_runs_dir"]
+
+
+def default_runs_dir() -> Path:
+    """``$HEPML_RUNS_DIR`` or ``./hepml-runs``."""
+    return Path(os.environ.get("HEPML_RUNS_DIR", "hepml-runs"))
+
+
+def _add_runs_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", type=Path, default=None,
+                   help="folder of saved runs (default: $HEPML_RUNS_DIR or ./hepml-runs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="hepml", description=__doc__.splitlines()[0])
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write a built-in simulator's events to a file")
+    p.add_argument("name", help="simulator name, e.g. ams-he")
+    p.add_argument("-n", "--events", type=int, required=True, help="number of events")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sample", choices=("mc", "data"), default="mc")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .parquet or .csv")
+
+    p = sub.add_parser("train", help="train a model from a YAML config; prints the run id last")
+    p.add_argument("config", type=Path)
+    _add_runs_dir(p)
+
+    p = sub.add_parser("score", help="score events with a saved run")
+    p.add_argument("run_id")
+    p.add_argument("input", help="events: file.parquet, file.csv or file.root:Tree")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .parquet")
+    _add_runs_dir(p)
+
+    p = sub.add_parser("study", help="run a built-in study headless and write its tables and report")
+    p.add_argument("name", help="study name, e.g. ams-he")
+    p.add_argument("--out", type=Path, required=True, help="folder for the CSV tables and report.html")
+    p.add_argument("--events", type=int, default=None, help="MC events (default: the talk's size)")
+    p.add_argument("--data-events", type=int, default=None, help="data events (default: scaled with --events)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: the study's)")
+    p.add_argument("--seed", type=int, default=1)
+    _add_runs_dir(p)
+
+    p = sub.add_parser("runs", help="list or delete saved runs")
+    p.add_argument("action", choices=("list", "delete"))
+    p.add_argument("run_ids", nargs="*")
+    _add_runs_dir(p)
+
+    p = sub.add_parser("serve", help="start the web app and print its URL")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="127.0.0.1", help="interface to bind (default: localhost only)")
+    p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--events", type=int, default=None, help="MC events for the first-start study training")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for the first-start study training")
+    _add_runs_dir(p)
+    return parser
+
+
+def _store(args):
+    from hepml_core.runs import RunStore
+
+    return RunStore(args.runs_dir or default_runs_dir())
+
+
+def _callbacks(args):
+    from hepml_core.training.callbacks import ProgressBar
+
+    return [] if args.quiet else [ProgressBar()]
+
+
+def _cmd_simulate(args) -> int:
+    from hepml_core.io.write import write_frame_atomic
+    from hepml_core.simulate.registry import simulate
+
+    frame = simulate(args.name, args.events, seed=args.seed, sample=args.sample, progress=not args.quiet)
+    write_frame_atomic(frame, args.output)
+    print(f"wrote {len(frame):,} {args.name} {args.sample} events to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from hepml_core.pipeline import train_from_config
+
+    run = train_from_config(str(args.config), _store(args), callbacks=_callbacks(args))
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in run.metrics.items() if isinstance(v, float))
+    print(f"saved run in {run.path} ({summary})", file=sys.stderr)
+    print(run.id)
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from hepml_core.data.schema import Schema
+    from hepml_core.data.table import EventTable
+    from hepml_core.io.write import write_frame_atomic
+    from hepml_core.scoring.score import score_table
+
+    run = _store(args).load(args.run_id)
+    schema = Schema(features=run.schema.features, missing_value=run.schema.missing_value)
+    table = EventTable.from_source(args.input, schema)
+    scores = score_table(run, table).reset_index(drop=True)
+    write_frame_atomic(scores, args.output)
+    print(f"wrote {len(scores):,} scored events ({', '.join(scores.columns)}) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _study_settings(module, entry, args):
+    settings_cls = getattr(module, entry.settings)
+    overrides = {"seed": args.seed}
+    if args.events is not None:
+        overrides["events"] = args.events
+        defaults = settings_cls()
+        overrides["data_events"] = args.data_events or max(1000, round(args.events * defaults.data_events
+                                                                         / defaults.events))
+    elif args.data_events is not None:
+        overrides["data_events"] = args.data_events
+    if args.epochs is not None:
+        overrides.update({name: args.epochs for name in settings_cls.__dataclass_fields__ if name.endswith("epochs")})
+    return settings_cls(**overrides)
+
+
+def _cmd_study(args) -> int:
+    from hepml_core.studies.registry import get_study
+
+    entry, module, tables = get_study(args.name)
+    settings = _study_settings(module, entry, args)
+    say = (lambda step: None) if args.quiet else (lambda step: print(f"[{entry.name}] {step}", file=sys.stderr))
+    result = getattr(module, entry.run)(settings, _store(args), callbacks=_callbacks(args), progress=say)
+    paths = tables.write_tables(result, args.out)
+    from app.report import write_study_report  # the report reuses the app's plot builders
+
+    paths.append(write_study_report(entry.name, result, args.out / "report.html"))
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    store = _store(args)
+    if args.action == "delete":
+        for run_id in args.run_ids:
+            store.delete(run_id)
+            print(f"deleted {run_id}")
+        return 0
+    for info in store.list():
+        print(f"{info.id}\t{info.kind}\t{info.status}\t{info.created}")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from app.serve import serve
+
+    serve(port=args.port, address=args.address, runs_dir=args.runs_dir or default_runs_dir(), show=args.show,
+          events=args.events, epochs=args.epochs)
+    return 0
+
+
+_COMMANDS = {"simulate": _cmd_simulate, "train": _cmd_train, "score": _cmd_score, "study": _cmd_study,
+             "runs": _cmd_runs, "serve": _cmd_serve}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hepml`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.quiet:
+        os.environ["HEPML_QUIET"] = "1"
+    from hepml_core.exceptions import HepmlError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except HepmlError as err:
+        print(f"hepml {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hepml {args.command}: interrupted; nothing was saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
