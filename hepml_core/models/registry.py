@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from hepml_core.exceptions import ConfigError, closest_names
@@ -126,7 +127,8 @@ def _layer_mismatch(kind: str, layers: list[int], want: list[int], n_inputs: int
     )
 
 
-def build_model(kind: str, n_inputs: int, n_outputs: int, **params: Any) -> nn.Module:
+def build_model(kind: str, n_inputs: int, n_outputs: int, *, seed: int | None = None,
+                **params: Any) -> nn.Module:
     """Build a registered model for data with ``n_inputs`` features and ``n_outputs`` outputs.
 
     If ``layers`` is not given, the model's default hidden layers are kept and its first/last widths
@@ -137,6 +139,9 @@ def build_model(kind: str, n_inputs: int, n_outputs: int, **params: Any) -> nn.M
         n_inputs: number of input features of the data (after preprocessing).
         n_outputs: number of classes for a classifier; ignored for an autoencoder, whose output
             width is always ``n_inputs``.
+        seed: if given, the initial weights are drawn from ``torch.manual_seed(seed)`` inside a
+            forked RNG (repeatable, and the caller's random state is left alone); ``None`` draws
+            them from torch's global generator.
         **params: constructor settings of the model (``layers``, ``dropout``, ``activation``...).
 
     Returns:
@@ -175,7 +180,11 @@ def build_model(kind: str, n_inputs: int, n_outputs: int, **params: Any) -> nn.M
         else:
             default = validate_layers(accepted["layers"].default, kind=kind)
             params["layers"] = [n_inputs, *default[1:-1], out]
-    return cls(**params)
+    if seed is None:
+        return cls(**params)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(**params)
 
 
 def validate_layers(layers: Any, *, kind: str) -> list[int]:
