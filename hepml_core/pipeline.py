@@ -47,12 +47,13 @@ def default_layers(kind: str, n_inputs: int, n_outputs: int) -> list[int]:
     return [n_inputs, width, width // 2, n_outputs]
 
 
-def _build(model_cfg: Mapping[str, Any], n_inputs: int, n_outputs: int):
+def _build(model_cfg: Mapping[str, Any], n_inputs: int, n_outputs: int, seed: int):
     params = {k: v for k, v in model_cfg.items() if k != "kind"}
     kind = str(model_cfg["kind"])
     if "layers" not in params:
         params["layers"] = default_layers(kind, n_inputs, n_outputs)
-    return build_model(kind, n_inputs, n_outputs, **params), params
+    # Seeded initial weights: a run does not depend on what else used torch's global RNG before it.
+    return build_model(kind, n_inputs, n_outputs, seed=seed, **params), params
 
 
 def _evaluate(task: str, y: np.ndarray | None, w: np.ndarray, outputs: np.ndarray, class_names) -> dict:
@@ -120,7 +121,7 @@ def train_on_table(
     pre = Preprocessor(method=method).fit(x_raw[parts.train], sample_weight=w[parts.train])
     x = pre.transform(x_raw)
     class_names = () if is_ae else table.class_names
-    net, params = _build(model, pre.n_outputs_, pre.n_outputs_ if is_ae else len(class_names))
+    net, params = _build(model, pre.n_outputs_, pre.n_outputs_ if is_ae else len(class_names), train.seed)
 
     def tensors(idx):
         return TensorData(x[idx], None if y is None else y[idx], w[idx].astype(np.float32))
