@@ -27,20 +27,25 @@ class TensorData:
         y: class codes ``0..k-1``, shape ``(n_events,)``; ``None`` for an autoencoder.
         w: event weights, shape ``(n_events,)``; ``None`` means all ones. Negative weights (NLO
             generators) are allowed, but their sum must be positive.
+        extra: optional float32 array with ``n_events`` rows (any trailing shape; NaN allowed) of
+            further targets for models with ``task = "custom"`` (domain labels, regression targets...).
+        allow_nan: keep NaN in ``x`` (models that treat NaN as "missing" themselves, e.g. set
+            encoders with a padding mask); inf is still refused.
 
     Raises:
         DataError: wrong shapes, no events, NaN/inf features or weights, non-integer or negative
             labels, or a non-positive sum of weights.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray | None = None, w: np.ndarray | None = None) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray | None = None, w: np.ndarray | None = None, *,
+                 extra: np.ndarray | None = None, allow_nan: bool = False) -> None:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2:
             raise DataError(f"TensorData: x must be 2-D (n_events, n_features), got shape {x.shape}")
         n = x.shape[0]
         if n == 0:
             raise DataError("TensorData: x has no events; check the selection and the split")
-        finite = np.isfinite(x)
+        finite = ~np.isinf(x) if allow_nan else np.isfinite(x)
         if not finite.all():
             cols = np.flatnonzero(~finite.all(axis=0)).tolist()
             raise DataError(
@@ -80,6 +85,11 @@ class TensorData:
                 )
             w = w.astype(np.float32)
         self.w = w
+        if extra is not None:
+            extra = np.ascontiguousarray(extra, dtype=np.float32)
+            if extra.shape[:1] != (n,):
+                raise DataError(f"TensorData: extra must have {n} rows like x, got shape {extra.shape}")
+        self.extra = extra
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -104,6 +114,10 @@ class TensorData:
         y = None if self.y is None else torch.from_numpy(self.y).to(device)
         w = torch.from_numpy(self.w).to(device)
         return x, y, w
+
+    def extra_tensor(self, device: torch.device | str) -> torch.Tensor | None:
+        """The ``extra`` targets as a tensor on ``device`` (``None`` when there are none)."""
+        return None if self.extra is None else torch.from_numpy(self.extra).to(device)
 
 
 class BatchIterator:

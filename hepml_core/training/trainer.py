@@ -55,6 +55,28 @@ class TrainResult:
     device: str = "cpu"
 
 
+def _batch_layout(task: str, x, y, w, extra) -> tuple:
+    """The tensors sliced into batches together, in the order _batch_losses unpacks them."""
+    if task == "classifier":
+        return (x, w, y)
+    if task == "autoencoder":
+        return (x, w)
+    return (x, w) + ((y,) if y is not None else ()) + ((extra,) if extra is not None else ())
+
+
+def _batch_losses(model: nn.Module, task: str, batch: tuple, *, has_y: bool, has_extra: bool):
+    """Per-event losses of one batch: ``(x, w, losses)``."""
+    xb, wb = batch[0], batch[1]
+    if task == "classifier":
+        return xb, wb, cross_entropy_per_event(model(xb), batch[2])
+    if task == "autoencoder":
+        return xb, wb, mse_per_event(model(xb), xb)
+    yb = batch[2] if has_y else None
+    eb = batch[2 + has_y] if has_extra else None
+    # Models with task "custom" define their own per-event loss (ELBO, domain-adversarial, ...).
+    return xb, wb, model.event_losses(xb, yb, eb)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """Map ``"auto"`` to CUDA when available, else CPU; pass other names through ``torch.device``.
 
@@ -161,10 +183,12 @@ class Trainer:
         """
         self._check_settings()
         task = getattr(model, "task", None)
-        if task not in ("classifier", "autoencoder"):
+        if task not in ("classifier", "autoencoder", "custom") or (
+                task == "custom" and not hasattr(model, "event_losses")):
             raise ConfigError(
-                f"Trainer.fit: model {type(model).__name__} has task={task!r}; expected 'classifier' "
-                f"or 'autoencoder' (build models with hepml_core.models.registry.build_model)"
+                f"Trainer.fit: model {type(model).__name__} has task={task!r}; expected 'classifier', "
+                f"'autoencoder', or 'custom' with an event_losses(x, y, extra) method (build models "
+                f"with hepml_core.models.registry.build_model)"
             )
         self._check_data(model, task, train, validation, class_weight)
         device = resolve_device(self.device)
@@ -233,7 +257,10 @@ class Trainer:
         # With only positive weights no batch can sum to zero, so the guard op can be skipped.
         guard = not bool((w > 0).all())
 
-        tensors = (x, y, w) if task == "classifier" else (x, w)
+        extra = train.extra_tensor(device) if task == "custom" else None
+        if task == "custom" and val is not None:
+            val = (*val, validation.extra_tensor(device))
+        tensors = _batch_layout(task, x, y, w, extra)
         gen = torch.Generator().manual_seed(self.seed)
         batches = BatchIterator(tensors, self.batch_size, shuffle=True, generator=gen)
         optimizer = _make_adam(model.parameters(), self.lr, self.weight_decay, device)
@@ -262,12 +289,8 @@ class Trainer:
                     if cancel is not None and cancel.cancelled:
                         state.cancelled = True
                         break
-                    if task == "classifier":
-                        xb, yb, wb = batch
-                        per_event = cross_entropy_per_event(model(xb), yb)
-                    else:
-                        xb, wb = batch
-                        per_event = mse_per_event(model(xb), xb)
+                    xb, wb, per_event = _batch_losses(model, task, batch, has_y=y is not None,
+                                                      has_extra=extra is not None)
                     num = torch.dot(per_event, wb)
                     den = wb.sum()
                     loss = num / (torch.where(den == 0, one, den) if guard else den)
@@ -331,17 +354,20 @@ class Trainer:
     def _evaluate(self, model: nn.Module, task: str,
                   data: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]) -> float:
         """Weighted mean loss over a whole set, in eval mode (no dropout), in large batches."""
-        x, y, w = data
+        x, y, w = data[:3]
+        extra = data[3] if len(data) > 3 else None
         model.eval()
         total = torch.zeros((), device=x.device, dtype=torch.float64)
         bs = max(self.batch_size, _EVAL_BATCH)
         for s in range(0, x.shape[0], bs):
             xb, wb = x[s:s + bs], w[s:s + bs]
-            out = model(xb)
-            if task == "classifier":
-                per_event = cross_entropy_per_event(out, y[s:s + bs])
+            if task == "custom":
+                per_event = model.event_losses(xb, None if y is None else y[s:s + bs],
+                                               None if extra is None else extra[s:s + bs])
+            elif task == "classifier":
+                per_event = cross_entropy_per_event(model(xb), y[s:s + bs])
             else:
-                per_event = mse_per_event(out, xb)
+                per_event = mse_per_event(model(xb), xb)
             total += torch.dot(per_event, wb).double()
         model.train()
         den = w.double().sum()
