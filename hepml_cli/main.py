@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-events", type=int, default=None, help="data events (default: scaled with --events)")
     p.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: the study's)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--real", action="store_true",
+                   help="run on the real data of ../shared/data where the study offers it (alice-pid)")
     _add_runs_dir(p)
 
     p = sub.add_parser("runs", help="list or delete saved runs")
@@ -120,17 +122,27 @@ def _cmd_score(args) -> int:
 
 
 def _study_settings(module, entry, args):
+    """The study's settings dataclass with the command-line overrides that it has fields for."""
+    from hepml_core.exceptions import ConfigError
+
     settings_cls = getattr(module, entry.settings)
+    fields = settings_cls.__dataclass_fields__
+    defaults = settings_cls()
     overrides = {"seed": args.seed}
     if args.events is not None:
         overrides["events"] = args.events
-        defaults = settings_cls()
-        overrides["data_events"] = args.data_events or max(1000, round(args.events * defaults.data_events
-                                                                         / defaults.events))
-    elif args.data_events is not None:
+        if "data_events" in fields:  # keep the study's MC/data proportion unless told otherwise
+            overrides["data_events"] = max(1000, round(args.events * defaults.data_events / defaults.events))
+    if args.data_events is not None:
+        if "data_events" not in fields:
+            raise ConfigError(f"study {entry.name!r} has no data sample; drop --data-events")
         overrides["data_events"] = args.data_events
+    if args.real:
+        if "real" not in fields:
+            raise ConfigError(f"study {entry.name!r} has no real-data mode; drop --real")
+        overrides["real"] = True
     if args.epochs is not None:
-        overrides.update({name: args.epochs for name in settings_cls.__dataclass_fields__ if name.endswith("epochs")})
+        overrides.update({name: args.epochs for name in fields if name.endswith("epochs")})
     return settings_cls(**overrides)
 
 

@@ -8,6 +8,7 @@ typo or a wrong layer width fails before training with a message that says what 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -30,11 +31,13 @@ _M = TypeVar("_M", bound=type[nn.Module])
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
-# Built-in models register themselves when their module is imported; importing them lazily here
-# (not at the top) avoids the cycle model module -> registry -> model module.
-_BUILTIN_MODULES = ("hepml_core.models.mlp", "hepml_core.models.autoencoder")
+# Built-in models register themselves when their module is imported; every public module of this
+# package is imported lazily here (not at the top: that would be the cycle model -> registry -> model),
+# so a study adds a model by adding a file, without touching this one.
+_PACKAGE = "hepml_core.models"
 
-_TASKS = ("classifier", "autoencoder")
+# "custom" models define event_losses(x, y, extra) for the Trainer (VAE, domain-adversarial, ...).
+_TASKS = ("classifier", "autoencoder", "custom")
 
 #: Activation names accepted by the built-in models, mapped to their ``torch.nn`` class.
 ACTIVATIONS: Mapping[str, type[nn.Module]] = {
@@ -89,8 +92,10 @@ def _did_you_mean(name: str, candidates) -> str:
 
 
 def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
+    package = importlib.import_module(_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_") and info.name != "registry":
+            importlib.import_module(f"{_PACKAGE}.{info.name}")
 
 
 def model_kinds() -> list[str]:

@@ -8,6 +8,7 @@ Simulator modules are imported on first use, so listing names costs nothing. To 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -19,6 +20,10 @@ __all__ = ["SIMULATORS", "simulate", "simulator_names"]
 
 _ENTRY_POINTS: dict[str, str] = {  # name -> "module:function"
     "ams-he": "hepml_core.simulate.ams_he:simulate_ams_he",
+    "hnl": "hepml_core.simulate.hnl:simulate_hnl",
+    "alice-pid": "hepml_core.simulate.alice_pid:simulate_alice_pid",
+    "ams-nuclei": "hepml_core.simulate.ams_nuclei:simulate_ams_nuclei",
+    "darwin": "hepml_core.simulate.darwin:simulate_darwin",
 }
 
 
@@ -30,7 +35,9 @@ class _LazySimulators(Mapping[str, Callable[..., pd.DataFrame]]):
     """Read-only mapping name -> simulator function, importing each module when first looked up."""
 
     def __init__(self, entry_points: Mapping[str, str]):
-        self._entry_points = dict(entry_points)
+        # Only simulators whose module is installed are offered (a study may not have landed yet).
+        self._entry_points = {name: target for name, target in entry_points.items()
+                              if importlib.util.find_spec(target.partition(":")[0]) is not None}
 
     def __getitem__(self, name: str) -> Callable[..., pd.DataFrame]:
         target = self._entry_points[_canonical(name)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 from hepml_core.exceptions import ConfigError
@@ -23,16 +24,27 @@ class StudyEntry:
     tables: str
 
 
+def _entry(name: str, title: str, module: str, stem: str, settings: str) -> StudyEntry:
+    base = f"hepml_core.studies.{module}"
+    return StudyEntry(name, title, base, settings, f"run_{stem}", f"load_{stem}", f"{base}_tables")
+
+
 # Modules are imported on first use so `hepml --help` does not pay for torch and every simulator.
+# Each recipe module defines SETTINGS (a dataclass with ``events`` and ``seed``), ``run_X(settings, store, *,
+# callbacks=(), cancel=None, progress=None)`` and ``load_X(store)``; its ``_tables`` module ``write_tables``.
 _STUDIES = {
-    "ams-he": StudyEntry("ams-he", "AMS-02 He charge confusion", "hepml_core.studies.ams_he", "AmsHeSettings",
-                         "run_ams_he", "load_ams_he", "hepml_core.studies.ams_he_tables"),
+    "ams-he": _entry("ams-he", "AMS-02 He charge confusion", "ams_he", "ams_he", "AmsHeSettings"),
+    "hnl": _entry("hnl", "CMS heavy neutral leptons", "hnl", "hnl", "HnlSettings"),
+    "alice-pid": _entry("alice-pid", "ALICE PID with missing data", "alice_pid", "alice_pid", "AlicePidSettings"),
+    "ams-nuclei": _entry("ams-nuclei", "AMS-02 nuclei, domain adaptation", "ams_nuclei", "ams_nuclei",
+                         "AmsNucleiSettings"),
+    "darwin": _entry("darwin", "DARWIN anomaly-aware search", "darwin", "darwin", "DarwinSettings"),
 }
 
 
 def study_names() -> list[str]:
-    """Names accepted by ``hepml study NAME``."""
-    return sorted(_STUDIES)
+    """Names accepted by ``hepml study NAME`` (the studies whose recipe module is installed)."""
+    return sorted(name for name, entry in _STUDIES.items() if importlib.util.find_spec(entry.module) is not None)
 
 
 def get_study(name: str) -> tuple[StudyEntry, object, object]:
@@ -41,7 +53,7 @@ def get_study(name: str) -> tuple[StudyEntry, object, object]:
     Raises:
         ConfigError: unknown study name (lists the accepted ones).
     """
-    if name not in _STUDIES:
+    if name not in study_names():
         raise ConfigError(f"unknown study {name!r}; available: {', '.join(study_names())}")
     entry = _STUDIES[name]
     return entry, importlib.import_module(entry.module), importlib.import_module(entry.tables)
