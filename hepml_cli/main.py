@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on the real data of ../shared/data where the study offers it (alice-pid)")
     _add_runs_dir(p)
 
+    p = sub.add_parser("export", help="export a saved run's model to ONNX (NaN inputs mean missing)")
+    p.add_argument("run_id")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .onnx")
+    _add_runs_dir(p)
+
     p = sub.add_parser("runs", help="list or delete saved runs")
     p.add_argument("action", choices=("list", "delete"))
     p.add_argument("run_ids", nargs="*")
@@ -162,6 +167,14 @@ def _cmd_study(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from hepml_core.onnx_export import export_onnx
+
+    path = export_onnx(_store(args).load(args.run_id), args.output)
+    print(f"wrote ONNX model of run {args.run_id} to {path}", file=sys.stderr)
+    return 0
+
+
 def _cmd_runs(args) -> int:
     store = _store(args)
     if args.action == "delete":
@@ -183,7 +196,7 @@ def _cmd_serve(args) -> int:
 
 
 _COMMANDS = {"simulate": _cmd_simulate, "train": _cmd_train, "score": _cmd_score, "study": _cmd_study,
-             "runs": _cmd_runs, "serve": _cmd_serve}
+             "runs": _cmd_runs, "export": _cmd_export, "serve": _cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:
