@@ -16,7 +16,7 @@ import pandas as pd
 
 from hepml_core.exceptions import DataError, MissingKeyError
 
-__all__ = ["ScoredEvents", "scored_events", "proba_columns", "weighted_quantiles"]
+__all__ = ["ScoredEvents", "scored_events", "proba_columns"]
 
 
 def proba_columns(class_names: Sequence[str]) -> list[str]:
@@ -119,12 +119,3 @@ def scored_events(
         {name: _frozen(frame[name].to_numpy(dtype=np.float64)) for name in extras},
     )
 
-
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """Weighted quantiles (for robust histogram ranges that ignore a few far outliers)."""
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], np.clip(weights[order], 0, None)
-    cum = np.cumsum(w)
-    if cum[-1] <= 0:
-        return np.quantile(values, qs)
-    return np.interp(np.asarray(qs) * cum[-1], cum, v)
