@@ -52,9 +52,7 @@ class DarwinPage(pn.viewable.Viewer):
             settings = load_darwin_data(self.runs_dir, self.choice.run).settings
         self.form = DarwinSettingsForm(settings)
         self.control = TrainControl(self.service, darwin_job_factory(self.form, self.runs_dir))
-        active = self.service.active()
-        if active is not None:
-            self.control.attach(active)
+        # No attach to service.active(): the running job may be another study's or another user's.
         self.train_panel = TrainPanel(self.control, self.form, DARWIN_MODELS)
         self._controls = pn.Column(sizing_mode="stretch_width")
         self._tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
