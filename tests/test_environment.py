@@ -25,8 +25,12 @@ def _pyproject() -> dict[str, str]:
 
 
 def _conda() -> dict[str, str]:
+    """conda packages plus the pip-only ones of the environment's pip section."""
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pairs = [_split(d) for d in env["dependencies"] if isinstance(d, str)]
+    for part in env["dependencies"]:
+        if isinstance(part, dict) and "pip" in part:
+            pairs += [_split(d) for d in part["pip"] if not d.startswith("-")]
     return {name: spec for name, spec in pairs if name not in {"python", "pip"}}
 
 
