@@ -1,0 +1,70 @@
+"""Acceptance numbers of the nuclei domain-adaptation study (issue 6), at a size given on the command line.
+
+Criteria on the simulated sample:
+  1. domain-probe accuracy on the adversarial model's learned features within 0.5 +/- 0.05;
+  2. on the data domain (hidden truth), the adversarial model's signal/background AUC >= the plain one's;
+  3. |efficiency(MC) - efficiency(data)| at threshold 0.5 smaller for the adversarial model.
+
+    .venv/bin/python benchmarks/accept_ams_nuclei.py --events 40000 --data-events 32000 --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+
+import torch
+
+from hepml_core.runs import RunStore
+from hepml_core.studies.ams_nuclei import MODELS, AmsNucleiSettings, run_ams_nuclei
+from hepml_core.studies.ams_nuclei_tables import auc_table, efficiency_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=AmsNucleiSettings.events)
+    parser.add_argument("--data-events", type=int, default=AmsNucleiSettings.data_events)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of both networks (default: the study's)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lambda-max", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--runs-dir", default=None, help="keep the runs here (default: a temporary folder)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = replace(AmsNucleiSettings(), events=args.events, data_events=args.data_events, seed=args.seed)
+    if args.epochs is not None:
+        settings = replace(settings, adversarial_epochs=args.epochs, plain_epochs=args.epochs)
+    if args.lambda_max is not None:
+        settings = replace(settings, lambda_max=args.lambda_max)
+    runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="accept_ams_nuclei_")
+    t0 = time.perf_counter()
+    result = run_ams_nuclei(settings, RunStore(runs_dir), progress=lambda s: print(f"[ams-nuclei] {s}", flush=True))
+    minutes = (time.perf_counter() - t0) / 60
+    auc = auc_table(result).query("selection == 'all'").set_index(["model", "domain"])["auc"]
+    eff = efficiency_table(result, [0.5]).query("selection == 'all'").set_index(["model", "domain"])
+    print(f"\n{settings.events:,} MC + {settings.data_events:,} data events, {settings.adversarial_epochs}/"
+          f"{settings.plain_epochs} epochs, lambda_max {settings.lambda_max}, {minutes:.1f} min; runs in {runs_dir}")
+    print(f"{'model':12s} {'probe acc':>9s} {'AUC mc':>8s} {'AUC data':>9s} {'eff mc':>8s} {'eff data':>9s} "
+          f"{'|diff|':>7s} {'bkg mc':>7s} {'bkg data':>8s}")
+    diff = {}
+    for m in MODELS:
+        e_mc, e_data = eff.loc[(m, "mc"), "signal_efficiency"], eff.loc[(m, "data"), "signal_efficiency"]
+        diff[m] = abs(e_mc - e_data)
+        print(f"{m:12s} {result.domain_accuracy[m]:9.3f} {auc[(m, 'mc')]:8.4f} {auc[(m, 'data')]:9.4f} "
+              f"{e_mc:8.4f} {e_data:9.4f} {diff[m]:7.4f} {eff.loc[(m, 'mc'), 'background_fraction']:7.4f} "
+              f"{eff.loc[(m, 'data'), 'background_fraction']:8.4f}")
+    checks = {
+        "adversarial domain-probe accuracy within 0.5 +/- 0.05":
+            abs(result.domain_accuracy["adversarial"] - 0.5) <= 0.05,
+        "data AUC: adversarial >= plain": auc[("adversarial", "data")] >= auc[("plain", "data")],
+        "|eff_mc - eff_data| at 0.5: adversarial < plain": diff["adversarial"] < diff["plain"],
+    }
+    for text, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+
+
+if __name__ == "__main__":
+    main()
