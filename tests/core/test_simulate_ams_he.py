@@ -160,8 +160,8 @@ def test_registry_resolves_names_and_lists_the_accepted_ones():
     pd.testing.assert_frame_equal(simulate("ams_he", 500, seed=2), simulate_ams_he(500, seed=2))
     with pytest.raises(ConfigError, match=r"unknown simulator 'ams-hee'.*'ams-he'"):
         simulate("ams-hee", 10, seed=1)
-    with pytest.raises(ConfigError, match="accepted: 'ams-he'"):
-        simulate("darwin-xyz", 10, seed=1)
+    with pytest.raises(ConfigError, match=r"accepted: .*'ams-he'"):
+        simulate("nosuchstudy", 10, seed=1)
 
 
 def test_truth_columns_only_on_request():

@@ -59,7 +59,7 @@ def test_retrain_adds_a_run_while_the_page_stays_responsive(server, page):
     n_runs = page.locator(".run-select select option").count()
     open_tab(page, "Train")
     # a somewhat longer training than the tiny saved one, so the responsiveness check runs during it
-    for name, value in (("events", "20000"), ("classifier_epochs", "6"), ("ae_epochs", "6")):
+    for name, value in (("events", "80000"), ("classifier_epochs", "20"), ("ae_epochs", "20")):
         box = page.locator(f".form-{name} input").first
         box.fill(value)
         box.press("Enter")
