@@ -21,7 +21,7 @@ from hepml_core.data.table import EventTable
 from hepml_core.data.validate import check_trainable
 from hepml_core.exceptions import ConfigError, DataError
 from hepml_core.metrics.roc import roc_auc
-from hepml_core.models.registry import build_model
+from hepml_core.models.registry import build_model, model_class
 from hepml_core.runs import Run, RunStore
 from hepml_core.scoring.score import outputs_frame, predict_outputs
 from hepml_core.training.data import TensorData
@@ -50,10 +50,7 @@ def default_layers(kind: str, n_inputs: int, n_outputs: int) -> list[int]:
 
 def _model_class(kind: str):
     """The registered class of ``kind``, or None (build_model then raises the error naming the kinds)."""
-    from hepml_core.models import registry
-
-    registry.model_kinds()  # imports the built-in model modules
-    return registry._REGISTRY.get(kind)  # a public registry.model_class(kind) would replace this
+    return model_class(kind)
 
 
 def _build(model_cfg: Mapping[str, Any], n_inputs: int, n_outputs: int, seed: int, inputs: tuple = ()):

@@ -19,6 +19,7 @@ from torch import nn
 from hepml_core.exceptions import ConfigError, closest_names
 
 __all__ = [
+    "model_class",
     "ACTIVATIONS",
     "activation_layer",
     "build_model",
@@ -96,6 +97,12 @@ def _load_builtins() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_") and info.name != "registry":
             importlib.import_module(f"{_PACKAGE}.{info.name}")
+
+
+def model_class(kind: str) -> type[nn.Module] | None:
+    """The registered class of ``kind`` (None when no model has that kind)."""
+    _load_builtins()
+    return _REGISTRY.get(kind)
 
 
 def model_kinds() -> list[str]:
