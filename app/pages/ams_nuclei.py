@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-import pandas as pd
 import panel as pn
 import param
 
@@ -32,7 +30,7 @@ from app.state.ams_nuclei import (
 )
 from app.state.loaders import runs_dir_of
 from app.state.runs import RunChoice
-from app.state.train_control import HISTORY_COLUMNS, TrainControl
+from app.state.train_control import TrainControl, saved_history
 from app.state.training import get_service
 
 __all__ = ["AmsNucleiPage", "ams_nuclei_page", "report_sections", "TITLE"]
@@ -101,7 +99,7 @@ class AmsNucleiPage(pn.viewable.Viewer):
                              ("Train", self.train_panel)]
             return
         s = self.state
-        self.control.show_saved(_saved_history(result.histories))
+        self.control.show_saved(saved_history(result.histories))
         f = result.frame
         acc = result.domain_accuracy
         self._header.object = (
@@ -161,15 +159,6 @@ def _summary_tables(result: AmsNucleiResult) -> pn.Column:
         sizing_mode="stretch_width")
 
 
-def _saved_history(histories: dict) -> pd.DataFrame:
-    parts = [h.assign(model=model) for model, h in histories.items() if h is not None and len(h)]
-    if not parts:
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-    frame = pd.concat(parts, ignore_index=True)
-    for col in HISTORY_COLUMNS:
-        if col not in frame:
-            frame[col] = np.nan
-    return frame[HISTORY_COLUMNS]
 
 
 def ams_nuclei_page(runs_dir: str, default_settings: AmsNucleiSettings | None = None):

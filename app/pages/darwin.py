@@ -7,8 +7,6 @@ saved study the page says so and offers a Retrain at a small size (about a minut
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import panel as pn
 import param
 
@@ -23,7 +21,7 @@ from app.state.darwin import (DARWIN_MODELS, SMALL_SETTINGS, DarwinSearchState, 
                               darwin_job_factory, data_from_result, list_darwin_studies, load_darwin_data)
 from app.state.loaders import runs_dir_of
 from app.state.runs import RunChoice
-from app.state.train_control import HISTORY_COLUMNS, TrainControl
+from app.state.train_control import TrainControl, saved_history
 from app.state.training import TrainingService, get_service
 
 __all__ = ["DarwinPage", "darwin_page", "report_sections", "TITLE"]
@@ -88,7 +86,7 @@ class DarwinPage(pn.viewable.Viewer):
                              ("Train", self.train_panel)]
             return
         r = data.result
-        self.control.show_saved(_saved_history(data.histories))
+        self.control.show_saved(saved_history(data.histories))
         self._header.object = (
             f"Study **{r.study_run_id}** · classifier `{r.classifier_run_id}` · VAE `{r.vae_run_id}` · "
             f"{len(r.mc_test):,} labelled test events · exposure {r.settings.exposure_t_yr:g} t·y, "
@@ -121,15 +119,6 @@ class DarwinPage(pn.viewable.Viewer):
                          sizing_mode="stretch_width")
 
 
-def _saved_history(histories: dict) -> pd.DataFrame:
-    parts = [h.assign(model=model) for model, h in histories.items() if h is not None and len(h)]
-    if not parts:
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-    frame = pd.concat(parts, ignore_index=True)
-    for col in HISTORY_COLUMNS:
-        if col not in frame:
-            frame[col] = np.nan
-    return frame[HISTORY_COLUMNS]
 
 
 def darwin_page(runs_dir: str, default_settings: DarwinSettings | None = None):

@@ -8,8 +8,6 @@ swaps in the views as soon as that run is saved.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import panel as pn
 import param
 
@@ -27,7 +25,7 @@ from app.pages._layout import make_template, message, nav_links
 from app.state.he_study import HE_MODELS, HeSettingsForm, HeStudyState, he_job_factory, list_he_studies
 from app.state.loaders import load_study_data, runs_dir_of
 from app.state.runs import RunChoice
-from app.state.train_control import HISTORY_COLUMNS, TrainControl
+from app.state.train_control import TrainControl, saved_history
 from app.state.training import TrainingService, get_service
 
 __all__ = ["HeStudyPage", "he_study_page", "report_sections", "TITLE"]
@@ -97,7 +95,7 @@ class HeStudyPage(pn.viewable.Viewer):
             return
         s = self.state
         d = s.data
-        self.control.show_saved(_saved_history(d.histories))
+        self.control.show_saved(saved_history(d.histories))
         self._header.object = (
             f"Study **{d.study_run_id}** · classifier `{d.classifier_run_id}` · autoencoder "
             f"`{d.autoencoder_run_id}` · {len(d.mc):,} MC test and {len(d.data):,} data events")
@@ -154,16 +152,6 @@ class HeStudyPage(pn.viewable.Viewer):
                          sizing_mode="stretch_width")
 
 
-def _saved_history(histories: dict) -> pd.DataFrame:
-    """The study's two loss histories in TrainControl's long format (model, epoch, losses)."""
-    parts = [h.assign(model=model) for model, h in histories.items() if h is not None and len(h)]
-    if not parts:
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-    frame = pd.concat(parts, ignore_index=True)
-    for col in HISTORY_COLUMNS:
-        if col not in frame:
-            frame[col] = np.nan
-    return frame[HISTORY_COLUMNS]
 
 
 def report_sections(result) -> list[tuple[str, object]]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import param
 
 from app.state.training import JobProbe, TrainingJob, TrainingService, Work
 
-__all__ = ["TrainControl", "HISTORY_COLUMNS"]
+__all__ = ["TrainControl", "HISTORY_COLUMNS", "saved_history"]
 
 HISTORY_COLUMNS = ["model", "epoch", "train_loss", "val_loss"]
 
@@ -119,3 +120,15 @@ class TrainControl(param.Parameterized):
     def _set(self, **updates) -> None:
         with param.edit_constant(self):
             self.param.update(**updates)
+
+
+def saved_history(histories: dict) -> pd.DataFrame:
+    """Saved loss histories ``{model: DataFrame}`` in TrainControl's long format (model, epoch, losses)."""
+    parts = [h.assign(model=model) for model, h in histories.items() if h is not None and len(h)]
+    if not parts:
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    frame = pd.concat(parts, ignore_index=True)
+    for col in HISTORY_COLUMNS:
+        if col not in frame:
+            frame[col] = np.nan
+    return frame[HISTORY_COLUMNS]
