@@ -16,6 +16,7 @@ import panel as pn
 from bokeh.resources import INLINE
 
 from hepml_core.exceptions import ConfigError
+from hepml_core.io.write import default_permissions
 
 __all__ = ["write_study_report", "REPORT_PAGES"]
 
@@ -61,6 +62,7 @@ def write_study_report(name: str, result, path: str | Path) -> Path:
     os.close(fd)
     try:
         layout.save(tmp, resources=INLINE, embed=False, title=f"hepml report: {name}")
+        default_permissions(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from hepml_core.exceptions import ConfigError, DataError, HepmlError, InputFileError
+from hepml_core.io.write import default_permissions
 
 __all__ = ["export_onnx", "OnnxScorer", "scoring_module", "torch_outputs", "DEFAULT_OPSET"]
 
@@ -150,6 +151,7 @@ def export_onnx(run, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -> 
             entry.key, entry.value = key, value
         onnx.checker.check_model(graph)
         onnx.save(graph, tmp)
+        default_permissions(tmp)
         os.replace(tmp, path)
     except HepmlError:
         raise

@@ -14,7 +14,8 @@ import pandas as pd
 from hepml_core.exceptions import InputFileError
 from hepml_core.io._util import _one_line
 
-__all__ = ["write_parquet_atomic", "write_csv_atomic", "write_frame_atomic"]
+__all__ = [
+    "default_permissions", "write_parquet_atomic", "write_csv_atomic", "write_frame_atomic"]
 
 _CSV = re.compile(r".*\.csv(\.(gz|bz2|xz|zip|zst))?", re.IGNORECASE)
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
@@ -78,6 +79,26 @@ def write_frame_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     )
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux), else the usual 022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def default_permissions(path: str | Path) -> None:
+    """Give a temp file the mode a plainly created file would have (mkstemp makes it owner-only).
+
+    Results are shared with colleagues (review minutes, a run folder on a group disk), so an atomic
+    write must not leave them less readable than ``open(path, "w")`` would.
+    """
+    os.chmod(path, 0o666 & ~_current_umask())
+
+
 def _atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     path = Path(path).expanduser()
     folder = path.parent
@@ -90,6 +111,7 @@ def _atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)

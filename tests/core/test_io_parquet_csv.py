@@ -161,3 +161,17 @@ def test_alice_dplus_root_and_parquet_agree(shared_data: Path, sample: str) -> N
     assert list(from_root.columns) == list(from_parquet.columns)
     assert len(from_root.columns) == 16
     pd.testing.assert_frame_equal(from_root, from_parquet)
+
+
+def test_atomic_writes_are_as_readable_as_a_plain_file(tmp_path):
+    import os
+    import stat
+
+    import pandas as pd
+
+    from hepml_core.io.write import write_csv_atomic
+
+    out = write_csv_atomic(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.csv")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a\n1\n")
+    assert stat.S_IMODE(os.stat(out).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
