@@ -9,7 +9,6 @@ server's TrainingService), then shows it. ``report_sections(result)`` gives the 
 from __future__ import annotations
 
 import panel as pn
-import param
 
 from hepml_core.studies.alice_pid import AlicePidResult
 
@@ -27,7 +26,8 @@ from app.components.alice_pid import (
 from app.components.runs import RunSelector
 from app.components.style import ensure_extension
 from app.components.train import TrainPanel
-from app.pages._layout import make_template, message, nav_links
+from app.pages._study_page import StudyPageFrame
+from app.pages._layout import make_template, nav_links
 from app.state.alice_pid import (
     PidData,
     PidSettingsForm,
@@ -36,10 +36,8 @@ from app.state.alice_pid import (
     load_pid_data,
     pid_job_factory,
 )
-from app.state.loaders import runs_dir_of
-from app.state.runs import RunChoice
 from app.state.train_control import TrainControl
-from app.state.training import TrainingService, get_service
+from app.state.training import TrainingService
 
 __all__ = ["AlicePidPage", "alice_pid_page", "report_sections", "TITLE", "ROUTE"]
 
@@ -47,7 +45,7 @@ TITLE = "hepml — ALICE PID with missing data"
 ROUTE = "alice_pid"
 
 
-class AlicePidPage(pn.viewable.Viewer):
+class AlicePidPage(StudyPageFrame):
     """One session's PID page.
 
     Args:
@@ -58,47 +56,29 @@ class AlicePidPage(pn.viewable.Viewer):
     def __init__(self, runs_dir: str, *, service: TrainingService | None = None, **params):
         ensure_extension()
         super().__init__(**params)
-        self.runs_dir = runs_dir_of(runs_dir)
-        self.service = service or get_service(self.runs_dir)
-        self.choice = RunChoice(lambda: list_pid_studies(self.runs_dir))
+        self._init_frame(runs_dir, service, list_pid_studies)
         self.state: PidState | None = None
         settings = self._data(self.choice.run).result.settings if self.choice.run else None
         self.form = PidSettingsForm(settings)
         self.control = TrainControl(self.service, pid_job_factory(self.form, self.runs_dir))
         self.train_panel = TrainPanel(self.control, self.form, ("FSE · pion",))
-        self._controls = pn.Column(sizing_mode="stretch_width")
-        self._tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
-        self._header = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 10))
-        self.choice.param.watch(self._show_run, "run")
-        self.control.param.watch(self._on_trained, "last_run_id")
-        self._show_run()
+        self._start()
 
     def _data(self, run_id: str) -> PidData:
         return load_pid_data(self.runs_dir, run_id)
 
-    def _on_trained(self, event: param.parameterized.Event) -> None:
-        if event.new:
-            self.choice.select(event.new)
-
     def _show_run(self, *events) -> None:
         if self.choice.run is None:
-            self.state = None
-            self._header.object = ""
-            self._controls[:] = []
-            self._tabs[:] = [("Train", pn.Column(
-                message("No ALICE PID study is saved in this runs folder yet. Press **Retrain** to train one at "
+            self._show_nothing_saved(
+                "No ALICE PID study is saved in this runs folder yet. Press **Retrain** to train one at "
                         "the small size below (about 20k simulated tracks, 5 epochs: minutes on a laptop); tick "
-                        "**real** to use the real ALICE pp 7 TeV samples. The views appear when it is saved."),
-                self.train_panel, sizing_mode="stretch_width"))]
+                        "**real** to use the real ALICE pp 7 TeV samples. The views appear when it is saved.")
             return
         try:
             data = self._data(self.choice.run)
             self.state = PidState(data)
         except Exception as err:  # a broken run folder: say which and why, keep the page alive
-            self.state = None
-            self._controls[:] = []
-            self._tabs[:] = [("Error", message(f"Cannot show run {self.choice.run}: {err}", "danger")),
-                             ("Train", self.train_panel)]
+            self._show_broken_run(err)
             return
         s, r = self.state, data.result
         self._header.object = (
@@ -133,9 +113,6 @@ class AlicePidPage(pn.viewable.Viewer):
         ]
         return make_template(TITLE, sidebar, [self._header, self._tabs])
 
-    def __panel__(self):
-        return pn.Column(self._header, pn.Row(pn.Column(RunSelector(self.choice), self._controls, width=320),
-                                              self._tabs, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
 
 def alice_pid_page(runs_dir: str):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 
 import panel as pn
-import param
 
 from hepml_core.runs import RunStore
 from hepml_core.studies.ams_nuclei import MODELS, VARIABLES, AmsNucleiResult, AmsNucleiSettings, load_ams_nuclei
@@ -23,15 +22,13 @@ from app.components.ams_nuclei import (
 )
 from app.components.runs import RunSelector
 from app.components.train import TrainPanel
-from app.pages._layout import make_template, message, nav_links
+from app.pages._study_page import StudyPageFrame
+from app.pages._layout import make_template, nav_links
 from app.state.ams_nuclei import (
     NUCLEI_MODELS, SMALL_SETTINGS, THRESHOLD_GRID, NucleiSettingsForm, NucleiViewState, list_nuclei_studies,
     nuclei_job_factory,
 )
-from app.state.loaders import runs_dir_of
-from app.state.runs import RunChoice
 from app.state.train_control import TrainControl, saved_history
-from app.state.training import get_service
 
 __all__ = ["AmsNucleiPage", "ams_nuclei_page", "report_sections", "TITLE"]
 
@@ -44,7 +41,7 @@ def _load(runs_dir: str, run_id: str) -> AmsNucleiResult:
     return load_ams_nuclei(RunStore(runs_dir), run_id)
 
 
-class AmsNucleiPage(pn.viewable.Viewer):
+class AmsNucleiPage(StudyPageFrame):
     """One session's nuclei page.
 
     Args:
@@ -55,48 +52,30 @@ class AmsNucleiPage(pn.viewable.Viewer):
 
     def __init__(self, runs_dir: str, *, service=None, default_settings: AmsNucleiSettings | None = None, **params):
         super().__init__(**params)
-        self.runs_dir = runs_dir_of(runs_dir)
-        self.service = service or get_service(self.runs_dir)
-        self.choice = RunChoice(lambda: list_nuclei_studies(self.runs_dir))
+        self._init_frame(runs_dir, service, list_nuclei_studies)
         self.state: NucleiViewState | None = None
         settings = default_settings or SMALL_SETTINGS
         if self.choice.run is not None:
             settings = _load(self.runs_dir, self.choice.run).settings
         self.form = NucleiSettingsForm(settings)
         self.control = TrainControl(self.service, nuclei_job_factory(self.form, self.runs_dir))
-        # No attach to service.active(): the running job may be another study's or another user's.
         self.train_panel = TrainPanel(self.control, self.form, NUCLEI_MODELS)
-        self._controls = pn.Column(sizing_mode="stretch_width")
-        self._tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
-        self._header = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 10))
-        self.choice.param.watch(self._show_run, "run")
-        self.control.param.watch(self._on_trained, "last_run_id")
-        self._show_run()
-
-    def _on_trained(self, event: param.parameterized.Event) -> None:
-        if event.new:
-            self.choice.select(event.new)
+        self._start()
 
     def _show_run(self, *events) -> None:
         if self.choice.run is None:
-            self.state = None
-            self._header.object = ""
-            self._controls[:] = []
             text = ("No nuclei study is saved in this runs folder yet. A small one is being trained now; the views "
                     "appear here when it is saved. Progress:" if self.control.running else
                     "No nuclei study is saved in this runs folder yet: press **Retrain** below to train a small one "
                     f"({self.form.events:,} MC + {self.form.data_events:,} data events, a few minutes), or run "
                     "`hepml study ams-nuclei` for the talk's size.")
-            self._tabs[:] = [("Train", pn.Column(message(text), self.train_panel, sizing_mode="stretch_width"))]
+            self._show_nothing_saved(text)
             return
         try:
             result = _load(self.runs_dir, self.choice.run)
             self.state = NucleiViewState(result)
         except Exception as err:  # a broken run folder: say which and why, keep the page alive
-            self.state = None
-            self._controls[:] = []
-            self._tabs[:] = [("Error", message(f"Cannot show run {self.choice.run}: {err}", "danger")),
-                             ("Train", self.train_panel)]
+            self._show_broken_run(err)
             return
         s = self.state
         self.control.show_saved(saved_history(result.histories))
@@ -136,9 +115,6 @@ class AmsNucleiPage(pn.viewable.Viewer):
                                     "signal score.", styles={"font-size": "0.85em", "color": "#555"})]
         return make_template(TITLE, sidebar, [self._header, self._tabs])
 
-    def __panel__(self):
-        return pn.Column(self._header, pn.Row(pn.Column(RunSelector(self.choice), self._controls, width=320),
-                                              self._tabs, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
 
 def _summary_tables(result: AmsNucleiResult) -> pn.Column:

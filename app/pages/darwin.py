@@ -8,7 +8,6 @@ saved study the page says so and offers a Retrain at a small size (about a minut
 from __future__ import annotations
 
 import panel as pn
-import param
 
 from hepml_core.studies.darwin import DarwinResult, DarwinSettings
 
@@ -16,20 +15,19 @@ from app.components.darwin import PValueVsR, SearchControls, TSDistributions, pv
 from app.components.darwin_model import ModelViews, classifier_table, latent_plot, ppc_plot, roc_plot
 from app.components.runs import RunSelector
 from app.components.train import TrainPanel
-from app.pages._layout import make_template, message, nav_links
+from app.pages._study_page import StudyPageFrame
+from app.pages._layout import make_template, nav_links
 from app.state.darwin import (DARWIN_MODELS, SMALL_SETTINGS, DarwinSearchState, DarwinSettingsForm,
                               darwin_job_factory, data_from_result, list_darwin_studies, load_darwin_data)
-from app.state.loaders import runs_dir_of
-from app.state.runs import RunChoice
 from app.state.train_control import TrainControl, saved_history
-from app.state.training import TrainingService, get_service
+from app.state.training import TrainingService
 
 __all__ = ["DarwinPage", "darwin_page", "report_sections", "TITLE"]
 
 TITLE = "hepml — DARWIN anomaly-aware search"
 
 
-class DarwinPage(pn.viewable.Viewer):
+class DarwinPage(StudyPageFrame):
     """One session's DARWIN page.
 
     Args:
@@ -41,49 +39,30 @@ class DarwinPage(pn.viewable.Viewer):
     def __init__(self, runs_dir: str, *, service: TrainingService | None = None,
                  default_settings: DarwinSettings | None = None, **params):
         super().__init__(**params)
-        self.runs_dir = runs_dir_of(runs_dir)
-        self.service = service or get_service(self.runs_dir)
-        self.choice = RunChoice(lambda: list_darwin_studies(self.runs_dir))
+        self._init_frame(runs_dir, service, list_darwin_studies)
         self.state: DarwinSearchState | None = None
         settings = default_settings or SMALL_SETTINGS
         if self.choice.run is not None:
             settings = load_darwin_data(self.runs_dir, self.choice.run).settings
         self.form = DarwinSettingsForm(settings)
         self.control = TrainControl(self.service, darwin_job_factory(self.form, self.runs_dir))
-        # No attach to service.active(): the running job may be another study's or another user's.
         self.train_panel = TrainPanel(self.control, self.form, DARWIN_MODELS)
-        self._controls = pn.Column(sizing_mode="stretch_width")
-        self._tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
-        self._header = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 10))
-        self.choice.param.watch(self._show_run, "run")
-        self.control.param.watch(self._on_trained, "last_run_id")
-        self._show_run()
-
-    def _on_trained(self, event: param.parameterized.Event) -> None:
-        if event.new:
-            self.choice.select(event.new)
+        self._start()
 
     def _show_run(self, *events) -> None:
         if self.choice.run is None:
-            self.state = None
-            self._header.object = ""
-            self._controls[:] = []
-            self._tabs[:] = [("Train", pn.Column(
-                message("No DARWIN study is saved in this runs folder yet. Press **Retrain** to simulate and "
-                        "train one at the small size in the form (about a minute); the views appear when it "
-                        "is saved." if not self.control.running else
-                        "No DARWIN study is saved yet; a training is running now — the views appear when it is "
-                        "saved. Progress:"),
-                self.train_panel, sizing_mode="stretch_width"))]
+            self._show_nothing_saved(
+                "No DARWIN study is saved in this runs folder yet. Press **Retrain** to simulate and "
+                "train one at the small size in the form (about a minute); the views appear when it "
+                "is saved." if not self.control.running else
+                "No DARWIN study is saved yet; a training is running now — the views appear when it is "
+                "saved. Progress:")
             return
         try:
             data = load_darwin_data(self.runs_dir, self.choice.run)
             self.state = DarwinSearchState(data)
         except Exception as err:  # a broken run folder: say which and why, keep the page alive
-            self.state = None
-            self._controls[:] = []
-            self._tabs[:] = [("Error", message(f"Cannot show run {self.choice.run}: {err}", "danger")),
-                             ("Train", self.train_panel)]
+            self._show_broken_run(err)
             return
         r = data.result
         self.control.show_saved(saved_history(data.histories))
@@ -113,10 +92,6 @@ class DarwinPage(pn.viewable.Viewer):
         ]
         return make_template(TITLE, sidebar, [self._header, self._tabs])
 
-    def __panel__(self):
-        return pn.Column(self._header, pn.Row(pn.Column(RunSelector(self.choice), self._controls, width=320),
-                                              self._tabs, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
 
 
 

@@ -11,7 +11,6 @@ import functools
 
 import pandas as pd
 import panel as pn
-import param
 
 from hepml_core.runs import RunStore
 from hepml_core.studies.hnl import HnlResult, HnlSettings, load_hnl
@@ -22,14 +21,12 @@ from app.components.hnl import (
 )
 from app.components.runs import RunSelector
 from app.components.train import TrainPanel
-from app.pages._layout import make_template, message, nav_links
+from app.pages._study_page import StudyPageFrame
+from app.pages._layout import make_template, nav_links
 from app.state.hnl import (
     AVERAGE, HNL_NN_MODELS, HnlSettingsForm, HnlSignificanceState, hnl_job_factory, list_hnl_studies,
 )
-from app.state.loaders import runs_dir_of
-from app.state.runs import RunChoice
 from app.state.train_control import TrainControl, saved_history
-from app.state.training import get_service
 
 __all__ = ["HnlPage", "hnl_page", "report_sections", "SMALL_SETTINGS", "TITLE"]
 
@@ -48,7 +45,7 @@ def _load(runs_dir: str, run_id: str) -> HnlResult:
     return load_hnl(RunStore(runs_dir), run_id)
 
 
-class HnlPage(pn.viewable.Viewer):
+class HnlPage(StudyPageFrame):
     """One session's HNL page.
 
     Args:
@@ -59,9 +56,7 @@ class HnlPage(pn.viewable.Viewer):
 
     def __init__(self, runs_dir: str, *, service=None, default_settings: HnlSettings | None = None, **params):
         super().__init__(**params)
-        self.runs_dir = runs_dir_of(runs_dir)
-        self.service = service or get_service(self.runs_dir)
-        self.choice = RunChoice(lambda: list_hnl_studies(self.runs_dir))
+        self._init_frame(runs_dir, service, list_hnl_studies)
         self.result: HnlResult | None = None
         self.state: HnlSignificanceState | None = None
         settings = default_settings or SMALL_SETTINGS
@@ -69,42 +64,28 @@ class HnlPage(pn.viewable.Viewer):
             settings = _load(self.runs_dir, self.choice.run).settings
         self.form = HnlSettingsForm(settings)
         self.control = TrainControl(self.service, hnl_job_factory(self.form, self.runs_dir, lambda: self.result))
-        # No attach to service.active(): the running job may be another study's or another user's.
         self.train_panel = pn.Column(
             pn.pane.Markdown("**Models to retrain** (the others keep the shown study's scores; the same events are "
                              "simulated again)", margin=(5, 10, 0, 10)),
             pn.widgets.CheckBoxGroup.from_param(self.form.param.retrain_models, inline=True),
             TrainPanel(self.control, self.form, HNL_NN_MODELS), sizing_mode="stretch_width")
-        self._controls = pn.Column(sizing_mode="stretch_width")
-        self._tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
-        self._header = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 10))
-        self.choice.param.watch(self._show_run, "run")
-        self.control.param.watch(self._on_trained, "last_run_id")
-        self._show_run()
-
-    def _on_trained(self, event: param.parameterized.Event) -> None:
-        if event.new:
-            self.choice.select(event.new)
+        self._start()
 
     def _show_run(self, *events) -> None:
         if self.choice.run is None:
-            self.result = self.state = None
-            self._header.object = ""
-            self._controls[:] = []
             text = ("No HNL study is saved in this runs folder yet. A small one is being trained now; the views "
                     "appear here when it is saved. Progress:" if self.control.running else
                     "No HNL study is saved in this runs folder yet: press **Retrain** below to train a small one "
                     f"({self.form.events:,} events, a few minutes), or run `hepml study hnl` for the full size.")
-            self._tabs[:] = [("Train", pn.Column(message(text), self.train_panel, sizing_mode="stretch_width"))]
+            self.result = None
+            self._show_nothing_saved(text)
             return
         try:
             self.result = _load(self.runs_dir, self.choice.run)
             self.state = HnlSignificanceState(self.result)
         except Exception as err:  # a broken run folder: say which and why, keep the page alive
-            self.result = self.state = None
-            self._controls[:] = []
-            self._tabs[:] = [("Error", message(f"Cannot show run {self.choice.run}: {err}", "danger")),
-                             ("Train", self.train_panel)]
+            self.result = None
+            self._show_broken_run(err)
             return
         r, s = self.result, self.state
         self.control.show_saved(saved_history(r.histories))
@@ -136,9 +117,6 @@ class HnlPage(pn.viewable.Viewer):
                                     styles={"font-size": "0.85em", "color": "#555"})]
         return make_template(TITLE, sidebar, [self._header, self._tabs])
 
-    def __panel__(self):
-        return pn.Column(self._header, pn.Row(pn.Column(RunSelector(self.choice), self._controls, width=320),
-                                              self._tabs, sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
 
 def _summary(state: HnlSignificanceState) -> pd.DataFrame:
