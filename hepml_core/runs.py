@@ -504,6 +504,15 @@ class RunStore:
             return info
         return None
 
+    def load_study(self, study: str, run_id: str | None = None) -> Run | None:
+        """The study record ``run_id``, or the newest record of ``study``; None when none is saved yet."""
+        if run_id is None:
+            info = self.latest(kind="study", study=study)
+            if info is None:
+                return None
+            run_id = info.id
+        return self.load(run_id)
+
     def delete(self, run_id: str) -> None:
         """Remove a run (or the leftover of an incomplete one) atomically.
 

@@ -162,12 +162,9 @@ def _settings_dict(settings: AmsHeSettings) -> dict:
 
 def load_ams_he(store: RunStore, study_run_id: str | None = None) -> AmsHeResult | None:
     """The newest saved He study in ``store`` (or the one named), or None when there is none yet."""
-    if study_run_id is None:
-        info = store.latest(kind="study", study=STUDY_NAME)
-        if info is None:
-            return None
-        study_run_id = info.id
-    run = store.load(study_run_id)
+    run = store.load_study(STUDY_NAME, study_run_id)
+    if run is None:
+        return None
     cfg = run.config
     frame = pd.read_parquet(run.path / "frame.parquet")
     fields = AmsHeSettings.__dataclass_fields__

@@ -330,12 +330,9 @@ def _baseline(er_train: pd.DataFrame, frame: pd.DataFrame, settings: DarwinSetti
 
 def load_darwin(store: RunStore, study_run_id: str | None = None) -> DarwinResult | None:
     """The newest saved DARWIN study in ``store`` (or the one named), or None when there is none yet."""
-    if study_run_id is None:
-        info = store.latest(kind="study", study=STUDY_NAME)
-        if info is None:
-            return None
-        study_run_id = info.id
-    run = store.load(study_run_id)
+    run = store.load_study(STUDY_NAME, study_run_id)
+    if run is None:
+        return None
     cfg = run.config
     read = lambda name: pd.read_parquet(run.path / name)  # noqa: E731 - files were verified by load()
     fields = DarwinSettings.__dataclass_fields__

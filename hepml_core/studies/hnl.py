@@ -457,12 +457,9 @@ def _score(settings: HnlSettings, frame: pd.DataFrame, te: np.ndarray, scorers, 
 
 def load_hnl(store: RunStore, study_run_id: str | None = None) -> HnlResult | None:
     """The newest saved HNL study in ``store`` (or the one named), or None when there is none yet."""
-    if study_run_id is None:
-        info = store.latest(kind="study", study=STUDY_NAME)
-        if info is None:
-            return None
-        study_run_id = info.id
-    run = store.load(study_run_id)
+    run = store.load_study(STUDY_NAME, study_run_id)
+    if run is None:
+        return None
     cfg = run.config
     fields = HnlSettings.__dataclass_fields__
     raw = {k: v for k, v in cfg.get("settings", {}).items() if k in fields}
