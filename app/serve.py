@@ -1,8 +1,8 @@
 """Serve the app: ``hepml serve`` calls ``serve(...)``; ``python -m app.serve`` does the same.
 
 One factory per page goes to ``pn.serve`` so each browser session builds its own state and widgets.
-On the first start (no He study saved in the runs folder) the default models are trained on the
-TrainingService's worker thread, with a tqdm bar in the terminal and a progress bar in the page; the
+On the first start (no He study saved in the runs folder) the default models are trained in a
+TrainingService worker process, with a tqdm bar in the terminal and a progress bar in the page; the
 server itself is up at once, and later starts reuse the saved runs.
 """
 
@@ -25,6 +25,7 @@ from hepml_core.runs import RunStore
 from hepml_core.studies.ams_he import AmsHeSettings, run_ams_he
 from hepml_core.training.callbacks import ProgressBar
 
+from app.auth.settings import AuthSettings, add_auth_arguments, auth_from_args, configure_auth
 from app.state.he_study import HE_MODELS, list_he_studies
 from app.state.loaders import runs_dir_of
 from app.state.training import JobProbe, TrainingJob, get_service
@@ -41,13 +42,16 @@ def _say(text: str) -> None:
 def start_bootstrap(runs_dir: str, settings: AmsHeSettings | None = None, *, quiet: bool = False) -> TrainingJob | None:
     """Train the He study's default models in the background if none is saved yet.
 
+    Also turns on the training service's standby worker (``keep_warm``), saved studies or not.
+
     Returns:
         The submitted job, or None when a saved study exists (nothing to do).
     """
     runs_dir = runs_dir_of(runs_dir)
+    service = get_service(runs_dir)
+    service.keep_warm()  # a served app keeps a worker with torch loaded: a Retrain starts at once
     if list_he_studies(runs_dir):
         return None
-    service = get_service(runs_dir)
     if service.active(shared_only=True) is not None:
         return service.active(shared_only=True)
     settings = settings or AmsHeSettings()
@@ -118,7 +122,9 @@ def _bind(factory: Callable, args: tuple) -> Callable:
 
 def serve(port: int = 5006, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR, show: bool = False,
           address: str = "127.0.0.1", *, events: int | None = None, epochs: int | None = None,
-          bootstrap_settings: AmsHeSettings | None = None, quiet: bool = False, start: bool = True):
+          bootstrap_settings: AmsHeSettings | None = None, quiet: bool = False, start: bool = True,
+          auth: AuthSettings | None = None,
+          check_unused_sessions: int = 17_000, unused_session_lifetime: int = 15_000):
     """Start the app's Bokeh server and print its URL.
 
     Args:
@@ -131,33 +137,43 @@ def serve(port: int = 5006, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR, show
         bootstrap_settings: full settings of the first-start training (``events``/``epochs`` override).
         quiet: no terminal progress bar.
         start: block serving (False returns the server object, for embedding and tests).
+        auth: access control (``hepml serve --auth ...``); None: localhost only, no sign-in.
+        check_unused_sessions: milliseconds between sweeps for closed sessions (Bokeh's default).
+        unused_session_lifetime: milliseconds a closed session is kept before it is discarded.
 
     Returns:
         The Panel/Bokeh server (when ``start`` is False, or after it stops).
+
+    Raises:
+        ConfigError: a non-loopback ``address`` without ``auth``, or an incomplete ``auth`` setup.
     """
     from app.components.style import ensure_extension
 
+    auth = auth or AuthSettings()
+    port = port or _free_port(address)
+    # Before anything starts: sharing without a login is refused, and an incomplete --auth setup too.
+    # Only pages from an exact allow-list of origins may open a session's websocket (default: this
+    # server's own host:port); with --auth every page and websocket also needs a login.
+    access = configure_auth(auth, address, port)
     runs_dir = runs_dir_of(runs_dir)
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
     bootstrap_settings = _first_start_settings(bootstrap_settings, events, epochs)
     ensure_extension()
     # Tabulator may sit in a tab rendered later (dynamic tabs): load its JS with every page up front.
     pn.extension("tabulator", notifications=False)
-    port = port or _free_port(address)
-    # Only pages served from this host may open the session's websocket; on a shared address the
-    # colleagues' host names are unknown, so any origin is accepted there.
-    local = address in ("127.0.0.1", "localhost")
-    origin = [f"localhost:{port}", f"127.0.0.1:{port}"] if local else ["*"]
     server = pn.serve(
         app_routes(runs_dir, bootstrap_settings),
         port=port, address=address, show=False, start=False, title="hepml",
-        websocket_origin=origin,
+        **access.serve_kwargs, check_unused_sessions_milliseconds=check_unused_sessions,
+        unused_session_lifetime_milliseconds=unused_session_lifetime,
+        websocket_max_message_size=importlib.import_module("app.state.upload").websocket_message_limit(),
         extra_patterns=[(r"/", RedirectHandler, {"url": "/he_study", "permanent": False})],
     )
     real_port = server.port
     url = f"http://{'localhost' if address in ('127.0.0.1', '0.0.0.0') else address}:{real_port}/he_study"
     base = url.rsplit("/", 1)[0]
-    print(f"hepml app running at {url}  (your data: {base}/your_data; runs folder: {runs_dir})", flush=True)
+    print(f"hepml app running at {url}  (your data: {base}/your_data; runs folder: {runs_dir}) — {access.note}",
+          flush=True)
     # Training and cache warm-up start once the server listens, so the page is up first; both are
     # queued before the event loop runs, so even the first visitor sees the training's progress.
     start_bootstrap(runs_dir, bootstrap_settings, quiet=quiet)
@@ -199,7 +215,8 @@ def _free_port(address: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m app.serve [--port P] [--runs-dir DIR] [--address A] [--show] [--events N] [--epochs E]``."""
+    """``python -m app.serve [--port P] [--runs-dir DIR] [--address A] [--show] [--events N] [--epochs E]
+    [--auth basic|oauth --users FILE ...]`` (the access options of ``hepml serve``)."""
     parser = argparse.ArgumentParser(prog="python -m app.serve", description="Serve the hepml app.")
     parser.add_argument("--port", type=int, default=5006)
     parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
@@ -207,9 +224,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show", action="store_true")
     parser.add_argument("--events", type=int, default=None, help="MC events of the first-start training")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of the first-start training")
+    add_auth_arguments(parser)
     args = parser.parse_args(argv)
-    serve(port=args.port, runs_dir=args.runs_dir, show=args.show, address=args.address, events=args.events,
-          epochs=args.epochs)
+    from hepml_core.exceptions import HepmlError
+
+    try:
+        serve(port=args.port, runs_dir=args.runs_dir, show=args.show, address=args.address, events=args.events,
+              epochs=args.epochs, auth=auth_from_args(args))
+    except HepmlError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 
 if __name__ == "__main__":

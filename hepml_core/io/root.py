@@ -24,7 +24,7 @@ from hepml_core.exceptions import ConfigError, DataError, InputFileError, Missin
 from hepml_core.io._root_catalog import _catalog, _check_width, _Col, _resolve
 from hepml_core.io._util import _one_line, _progress, _require_file
 
-__all__ = ["read_root", "root_columns", "list_trees"]
+__all__ = ["read_root", "root_columns", "list_trees", "num_entries"]
 
 _TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
 _STEP = re.compile(r"\s*\d+(\.\d*)?\s*([kKMGT]i?)?B\s*")
@@ -70,6 +70,25 @@ def root_columns(path: str | Path, tree: str | None = None, *, jagged_width: int
         return list(_catalog(obj, jagged_width, _where(name, path)).columns)
 
 
+def num_entries(path: str | Path, tree: str | None = None) -> int:
+    """Number of entries (events) in a tree, read from its metadata (no events are read).
+
+    Args:
+        path: the ROOT file.
+        tree: the tree name; None picks the only tree in the file.
+
+    Returns:
+        The entry count.
+
+    Raises:
+        InputFileError, MissingKeyError, ConfigError: as in :func:`read_root`.
+    """
+    path = _checked(path)
+    with _open(path) as file:
+        obj, _ = _get_tree(file, path, tree)
+        return int(obj.num_entries)
+
+
 def read_root(
     path: str | Path,
     tree: str | None = None,
@@ -78,6 +97,8 @@ def read_root(
     jagged_width: int = 4,
     step_size: int | str = "100 MB",
     progress: bool = False,
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
 ) -> pd.DataFrame:
     """Read a ROOT tree into a DataFrame, in chunks of ``step_size`` (entries or memory, "100 MB").
 
@@ -90,9 +111,12 @@ def read_root(
         jagged_width: number of ``name_i`` columns made from each jagged branch.
         step_size: entries per chunk (int) or memory per chunk (str such as "100 MB").
         progress: show a tqdm bar.
+        entry_start, entry_stop: read only entries ``[entry_start, entry_stop)`` (None: from the
+            first / to the last); used to split a file into partitions read by different processes.
 
     Returns:
-        One row per entry, columns in the order asked for (file order when ``columns`` is None).
+        One row per entry (index from 0 even with ``entry_start``), columns in the order asked for
+        (file order when ``columns`` is None).
 
     Raises:
         InputFileError: missing, not ROOT, truncated or corrupt file (names the file).
@@ -114,7 +138,7 @@ def read_root(
         where = _where(name, path)
         catalog = _catalog(obj, jagged_width, where)
         wanted = _resolve(columns, catalog, where, jagged_width)
-        return _read(obj, wanted, where, step_size, progress, jagged_width)
+        return _read(obj, wanted, where, step_size, progress, jagged_width, entry_start, entry_stop)
 
 
 # ---------------------------------------------------------------- files and trees
@@ -216,9 +240,13 @@ def _get_tree(file: Any, path: Path, tree: str | None) -> tuple[Any, str]:
 
 
 def _read(
-    obj: Any, cols: list[_Col], where: str, step_size: int | str, progress: bool, width: int
+    obj: Any, cols: list[_Col], where: str, step_size: int | str, progress: bool, width: int,
+    entry_start: int | None = None, entry_stop: int | None = None,
 ) -> pd.DataFrame:
-    total = int(obj.num_entries)
+    n = int(obj.num_entries)
+    start, stop, _ = slice(entry_start, entry_stop).indices(n)
+    stop = max(start, stop)
+    total = stop - start
     if not cols:
         return pd.DataFrame(index=pd.RangeIndex(total))
     groups: dict[str, dict[tuple[str, ...], list[_Col]]] = {}
@@ -226,7 +254,7 @@ def _read(
         groups.setdefault(c.key, {}).setdefault(c.fields, []).append(c)
     parts: dict[str, list[np.ndarray]] = {c.name: [] for c in cols}
     bar = _progress(total, f"reading {where.split(' of file ')[0]}", progress)
-    chunks = obj.iterate(list(groups), step_size=step_size, library="ak")
+    chunks = obj.iterate(list(groups), step_size=step_size, library="ak", entry_start=start, entry_stop=stop)
     try:
         while True:
             # Only uproot's reading is blamed on the file; a conversion bug must not look like one.

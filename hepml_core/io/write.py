@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -15,7 +16,7 @@ from hepml_core.exceptions import InputFileError
 from hepml_core.io._util import _one_line
 
 __all__ = [
-    "default_permissions", "write_parquet_atomic", "write_csv_atomic", "write_frame_atomic"]
+    "default_permissions", "write_parquet_atomic", "write_csv_atomic", "write_frame_atomic", "write_json_atomic"]
 
 _CSV = re.compile(r".*\.csv(\.(gz|bz2|xz|zip|zst))?", re.IGNORECASE)
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
@@ -77,6 +78,23 @@ def write_frame_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     raise InputFileError(
         f"cannot tell which format to write {path} in; accepted: .parquet, .pq, .csv, .csv.gz"
     )
+
+
+def write_json_atomic(obj: object, path: str | Path) -> Path:
+    """Write ``obj`` (dicts, lists, numbers, strings) as indented JSON atomically.
+
+    Args:
+        obj: a JSON-able object.
+        path: the destination.
+
+    Returns:
+        The destination path.
+
+    Raises:
+        InputFileError: the folder does not exist or the file cannot be written.
+    """
+    data = (json.dumps(obj, indent=2) + "\n").encode("utf-8")
+    return _atomic(path, lambda fh: fh.write(data))
 
 
 def _current_umask() -> int:

@@ -62,12 +62,14 @@ def outputs_frame(outputs: np.ndarray, task: str, class_names: Sequence[str], *,
     return pd.DataFrame({f"p_{name}": outputs[:, i] for i, name in enumerate(class_names)}, index=index)
 
 
-def score_table(run, table) -> pd.DataFrame:
+def score_table(run, table, *, model: torch.nn.Module | None = None) -> pd.DataFrame:
     """Score an EventTable with a saved run: the run's preprocessing, then its model.
 
     Args:
         run: a loaded ``hepml_core.runs.Run``.
         table: an EventTable holding (at least) the run's feature columns.
+        model: ``run.model()`` built once by the caller, when it scores many tables with one run
+            (rebuilding it re-reads and re-checks the weights each time).
 
     Returns:
         DataFrame row-aligned with ``table.frame``: ``p_<class>`` columns (classifiers) or ``anomaly``
@@ -88,7 +90,7 @@ def score_table(run, table) -> pd.DataFrame:
             f"features {bad} contain NaN, but run {run.id} was trained without missing values; "
             "set data.missing_value in the training config to train a model that accepts them"
         )
-    model = run.model()
+    model = run.model() if model is None else model
     outputs = predict_outputs(model, run.preprocessor.transform(x))
     scale = float(run.config.get("scoring", {}).get("anomaly_scale", 1.0))
     return outputs_frame(outputs, model.task, run.schema.classes or (), anomaly_scale=scale,
