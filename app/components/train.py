@@ -1,8 +1,10 @@
-"""Train panel: hyperparameter form, Retrain and Cancel, progress bar, status and live loss curves.
+"""Train panel: hyperparameter form, Retrain and Cancel, progress bar, status, live loss curves and queue.
 
-The training itself runs on the TrainingService's worker thread. This view only starts a periodic
-callback on its own session while a job runs; the callback copies the job's snapshot into the
-``TrainControl`` parameters, and the progress bar and loss curves follow those parameters.
+The training itself runs in a worker process of the TrainingService. This view only runs a periodic
+callback on its own session: while a job runs it copies the job's snapshot into the ``TrainControl``
+parameters (the progress bar and loss curves follow them), and in a served session it also refreshes
+the queue of every unfinished training on the server, so a user sees what their Retrain waits for.
+The "when this tab closes" choice says whether closing the tab cancels this session's training.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.components.polling import quiet_periodic_callback
 from app.components.style import PLOT_OPTS, ensure_extension, markdown
-from app.state.train_control import TrainControl
+from app.auth.roles import READ_ONLY_NOTE, can_train
+from app.state.train_control import QUEUE_COLUMNS, TrainControl
 
 __all__ = ["TrainPanel", "form_widgets"]
 
@@ -76,6 +80,10 @@ class TrainPanel(pn.viewable.Viewer):
                               sizing_mode="stretch_width", min_height=300)
             for m in self.models
         ]
+        on_close = pn.widgets.RadioBoxGroup.from_param(control.param.on_close, inline=True,
+                                                       css_classes=["train-on-close"], margin=(0, 10), align="center")
+        queue = markdown(pn.bind(_queue_text, control.param.queue), css_classes=["train-queue"],
+                         sizing_mode="stretch_width")
         form_box = []
         if form is not None:
             form_box = [markdown("**Hyperparameters** (used by Retrain)", margin=(5, 10, 0, 10)),
@@ -84,11 +92,23 @@ class TrainPanel(pn.viewable.Viewer):
             *form_box,
             pn.Row(retrain, cancel, progress, align="center", sizing_mode="stretch_width"),
             status,
+            pn.Row(markdown("When this tab closes, its training should:", margin=(0, 0, 0, 10), align="center"),
+                   on_close),
+            queue,
             pn.Row(*curves, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
+        if not can_train():  # access control (app.auth.roles): reviewers get the panel read-only
+            retrain.disabled = cancel.disabled = True
+            self._layout.insert(0, markdown(f"*{READ_ONLY_NOTE}*", css_classes=["train-read-only"],
+                                            sizing_mode="stretch_width"))
         control.param.watch(self._on_running, "running")
-        if control.running:
+        control.refresh_queue()
+        doc = pn.state.curdoc
+        # Served: poll always, so other users' trainings show up in the queue. Elsewhere (a notebook,
+        # a test without a server) poll only while this control's job runs, as before.
+        self._always = doc is not None and doc.session_context is not None
+        if control.running or self._always:
             self._start_polling()
 
     def _curves(self, model: str, history: pd.DataFrame) -> hv.Overlay:
@@ -120,13 +140,28 @@ class TrainPanel(pn.viewable.Viewer):
 
     def _start_polling(self) -> None:
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._poll, period=_POLL_MS)
+            self._callback = quiet_periodic_callback(self._poll, _POLL_MS)  # see app.components.polling
 
     def _poll(self) -> None:
-        self.control.poll()
-        if not self.control.running and self._callback is not None:
+        if self.control.running:
+            self.control.poll()
+        self.control.refresh_queue()
+        if not self.control.running and not self._always and self._callback is not None:
             self._callback.stop()
             self._callback = None
 
     def __panel__(self):
         return self._layout
+
+
+def _queue_text(queue: pd.DataFrame | None) -> str:
+    """The queue as a small markdown table (empty: one line saying the trainer is free)."""
+    if queue is None or not len(queue):
+        return "*Training queue: empty — a Retrain starts at once.*"
+    lines = ["**Training queue** (one row per unfinished training on this server)", "",
+             "| # | training | status | progress | |", "|---|---|---|---|---|"]
+    for row in queue[QUEUE_COLUMNS].itertuples(index=False):
+        yours = "**yours**" if row.yours else ""
+        training = str(row.training).replace("|", "\\|")  # a description must not split the row
+        lines.append(f"| {row.position} | {training} | {row.status} | {row.progress} % | {yours} |")
+    return "\n".join(lines)

@@ -1,53 +1,23 @@
-"""Background training: jobs run off the calling thread, report progress, can be cancelled or fail."""
+"""Session-side training state: Retrain / Cancel / progress / queue of a TrainControl over a real TrainingService.
+
+The jobs run in real worker processes (``fake_training.fake_work`` drives the Trainer's hooks without
+torch, so a worker starts in about a second); a gate file holds a job mid-epoch until the test lets it go.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
+from fake_training import fake_work
 
 from app.state.runs import RunChoice
-from app.state.train_control import TrainControl
+from app.state.train_control import QUEUE_COLUMNS, TrainControl
 from app.state.training import JobProbe, TrainingService
-from hepml_core.exceptions import TrainingCancelled
 from hepml_core.training.callbacks import TrainState
 
 
-def _fake_work(epochs=(3, 2), gate: threading.Event | None = None, fail: bool = False):
-    """Work that drives the callbacks like two Trainer fits would, then 'saves' a run."""
-
-    def work(callbacks, cancel, say):
-        say("training")
-        for n_epochs in epochs:
-            state = TrainState(n_epochs=n_epochs, n_batches=4)
-            for cb in callbacks:
-                cb.on_fit_start(state)
-            for epoch in range(1, n_epochs + 1):
-                state.epoch = epoch
-                for cb in callbacks:
-                    cb.on_epoch_start(state)
-                for batch in range(1, 5):
-                    if cancel.cancelled:
-                        raise TrainingCancelled("cancelled")
-                    if gate is not None:
-                        gate.wait(5)
-                    state.batch = batch
-                    for cb in callbacks:
-                        cb.on_batch_end(state)
-                state.history.append({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch})
-                for cb in callbacks:
-                    cb.on_epoch_end(state)
-            for cb in callbacks:
-                cb.on_fit_end(state)
-        if fail:
-            raise RuntimeError("disk full")
-        return "run-42"
-
-    return work
-
-
-def _wait(control: TrainControl, timeout: float = 10.0) -> None:
+def _wait(control: TrainControl, timeout: float = 60.0) -> None:
     end = time.time() + timeout
     while control.running and time.time() < end:
         control.poll()  # what the view's periodic callback does
@@ -57,7 +27,7 @@ def _wait(control: TrainControl, timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def service(tmp_path):
-    s = TrainingService(tmp_path)
+    s = TrainingService(tmp_path, workers=1, threads_per_job=1)
     yield s
     s.shutdown()
 
@@ -74,31 +44,30 @@ def test_probe_progress_counts_planned_epochs():
     assert probe.fraction() == pytest.approx((1 + 0.5) / 5)
 
 
-def test_retrain_runs_in_the_background_and_reports_the_run(service):
-    gate = threading.Event()
-    control = TrainControl(service, lambda: (_fake_work(gate=gate), "fake", JobProbe(("a", "b"), (3, 2))))
+def test_retrain_runs_in_the_background_and_reports_the_run(service, tmp_path):
+    gate = tmp_path / "go"
+    control = TrainControl(service, lambda: (fake_work(gate=gate), "fake", JobProbe(("a", "b"), (3, 2))))
     control.param.trigger("retrain")
-    assert control.running  # returned at once: the work waits on the gate in the worker thread
+    assert control.running  # returned at once: the work waits on the gate in its worker process
     assert control.job.status in ("queued", "running")
-    gate.set()
+    gate.touch()
     _wait(control)
-    assert not control.running and control.last_run_id == "run-42" and control.progress == 100
+    assert not control.running and control.last_run_id == f"run-{control.job.pid}" and control.progress == 100
     assert set(control.history["model"]) == {"a", "b"} and len(control.history) == 5
+    assert control.queue.empty  # nothing left to run
 
 
-def test_cancel_stops_the_job_and_saves_nothing(service):
-    gate = threading.Event()
-    control = TrainControl(service, lambda: (_fake_work(gate=gate), "fake", JobProbe(("a",), (3,))))
+def test_cancel_stops_the_job_and_saves_nothing(service, tmp_path):
+    control = TrainControl(service, lambda: (fake_work(gate=tmp_path / "never"), "fake", JobProbe(("a",), (3,))))
     control.param.trigger("retrain")
     control.param.trigger("cancel")
-    gate.set()
     _wait(control)
     assert control.job.status == "cancelled" and control.last_run_id is None
     assert "cancel" in control.status
 
 
 def test_failure_is_reported_not_raised(service):
-    control = TrainControl(service, lambda: (_fake_work(fail=True), "fake", JobProbe(("a", "b"), (3, 2))))
+    control = TrainControl(service, lambda: (fake_work(fail=True), "fake", JobProbe(("a", "b"), (3, 2))))
     control.param.trigger("retrain")
     _wait(control)
     assert control.job.status == "failed" and "disk full" in control.status
@@ -113,18 +82,24 @@ def test_bad_form_entry_starts_nothing(service):
     assert not control.running and control.status.startswith("not started")
 
 
-def test_second_session_queues_behind_the_first(service):
-    gate = threading.Event()
-    make = lambda: (_fake_work(gate=gate), "fake", JobProbe(("a", "b"), (3, 2)))  # noqa: E731
-    first, second = TrainControl(service, make), TrainControl(service, make)
+def test_second_session_queues_behind_the_first_and_both_see_the_queue(service, tmp_path):
+    gate = tmp_path / "go"
+    first = TrainControl(service, lambda: (fake_work(gate=gate), "first's", JobProbe(("a", "b"), (3, 2))))
+    second = TrainControl(service, lambda: (fake_work(gate=gate), "second's", JobProbe(("a", "b"), (3, 2))))
     first.param.trigger("retrain")
     second.param.trigger("retrain")
     second.poll()
     assert "queued behind 1" in second.status
-    gate.set()
+    first.refresh_queue()
+    assert list(first.queue.columns) == QUEUE_COLUMNS
+    assert first.queue[["position", "training", "status", "yours"]].values.tolist() == [
+        ["running", "first's", "running", "yes"], ["1", "second's", "queued", ""]]
+    assert second.queue["yours"].tolist() == ["", "yes"]  # each session marks only its own job
+    gate.touch()
     _wait(first)
     _wait(second)
-    assert first.last_run_id == second.last_run_id == "run-42"
+    assert first.last_run_id == f"run-{first.job.pid}" and second.last_run_id == f"run-{second.job.pid}"
+    assert first.job.pid != second.job.pid  # one fresh process per job
 
 
 def test_run_choice_keeps_or_selects_runs():

@@ -58,8 +58,10 @@ def test_retrain_adds_a_run_while_the_page_stays_responsive(server, page):
     open_page(page, server.url("he_study"))
     n_runs = page.locator(".run-select select option").count()
     open_tab(page, "Train")
-    # a somewhat longer training than the tiny saved one, so the responsiveness check runs during it
-    for name, value in (("events", "80000"), ("classifier_epochs", "20"), ("ae_epochs", "20")):
+    # a somewhat longer training than the tiny saved one, so the responsiveness check runs during it (in its
+    # own worker process it trains faster than on a thread of the server: the autoencoder gets more data)
+    for name, value in (("events", "80000"), ("data_events", "40000"), ("classifier_epochs", "20"),
+                        ("ae_epochs", "30")):
         box = page.locator(f".form-{name} input").first
         box.fill(value)
         box.press("Enter")
