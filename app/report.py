@@ -27,16 +27,18 @@ REPORT_PAGES = {
     "alice-pid": "app.pages.alice_pid",
     "ams-nuclei": "app.pages.ams_nuclei",
     "darwin": "app.pages.darwin",
+    "user-run": "app.pages.your_data",  # a ``hepml train`` classifier run (RunData), from the your-data page
 }
 
 
-def write_study_report(name: str, result, path: str | Path) -> Path:
+def write_study_report(name: str, result, path: str | Path, *, extra_sections=()) -> Path:
     """Render a study result's report sections to a standalone HTML file (written atomically).
 
     Args:
         name: study name, e.g. "ams-he".
         result: what the study's ``run_X``/``load_X`` returned.
         path: output .html path.
+        extra_sections: further (title, viewable) pairs placed first (the app adds the cut it shows).
 
     Returns:
         The path written.
@@ -47,7 +49,7 @@ def write_study_report(name: str, result, path: str | Path) -> Path:
     if name not in REPORT_PAGES:
         raise ConfigError(f"no report for study {name!r}; available: {', '.join(sorted(REPORT_PAGES))}")
     pn.extension()
-    sections = importlib.import_module(REPORT_PAGES[name]).report_sections(result)
+    sections = [*extra_sections, *importlib.import_module(REPORT_PAGES[name]).report_sections(result)]
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = pn.pane.Markdown(f"# hepml report: {name}\n\nGenerated {stamp}.", sizing_mode="stretch_width")
     body = [header]

@@ -54,6 +54,7 @@ class TrainSettings:
     seed: int = 1
     early_stopping: int | None = 5  # patience in epochs; None switches it off
     class_weight: str | None = None  # None or "balanced"
+    lr_decay: float | None = None  # None: constant lr; gamma in (0, 1]: lr * gamma**(epoch - 1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class TrainConfig:
             "seed": t.seed,
             "early_stopping": {"patience": t.early_stopping} if t.early_stopping is not None else False,
             "class_weight": t.class_weight,
+            "lr_decay": t.lr_decay,
         }
         out: dict[str, Any] = {"data": data, "model": dict(self.model), "train": train}
         if self.preprocessing is not None:
@@ -199,6 +201,12 @@ def _parse_train(raw: Any) -> TrainSettings:
     class_weight = raw.get("class_weight")
     if class_weight not in (None, "balanced"):
         raise ConfigError(f"train.class_weight must be 'balanced' or empty; got {class_weight!r}")
+    lr_decay = raw.get("lr_decay")
+    if lr_decay is not None:
+        lr_decay = _typed(lr_decay, float, "train.lr_decay")
+        if not 0 < lr_decay <= 1:
+            raise ConfigError(f"train.lr_decay is the factor applied to lr after every epoch and must be in "
+                              f"(0, 1] (e.g. 0.98), or empty for a constant lr; got {lr_decay!r}")
     settings = TrainSettings(
         epochs=_typed(raw.get("epochs", 20), int, "train.epochs"),
         batch_size=_typed(raw.get("batch_size", 512), int, "train.batch_size"),
@@ -207,6 +215,7 @@ def _parse_train(raw: Any) -> TrainSettings:
         seed=_typed(raw.get("seed", 1), int, "train.seed"),
         early_stopping=patience,
         class_weight=class_weight,
+        lr_decay=lr_decay,
     )
     if settings.epochs < 1 or settings.batch_size < 1 or not settings.lr > 0:
         raise ConfigError(

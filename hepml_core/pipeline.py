@@ -158,8 +158,8 @@ def train_on_table(
         return TensorData(x[idx], None if y is None else y[idx], w[idx].astype(np.float32))
 
     trainer = Trainer(
-        epochs=train.epochs, batch_size=train.batch_size, lr=train.lr, weight_decay=train.weight_decay,
-        seed=train.seed, early_stopping=train.early_stopping, cancel=cancel,
+        epochs=train.epochs, batch_size=train.batch_size, lr=train.lr, lr_decay=train.lr_decay,
+        weight_decay=train.weight_decay, seed=train.seed, early_stopping=train.early_stopping, cancel=cancel,
         # a model's own callbacks (e.g. the gradient-reversal schedule) run first: others see their columns
         callbacks=[*getattr(net, "training_callbacks", list)(), *callbacks],
     )

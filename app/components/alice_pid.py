@@ -14,6 +14,7 @@ import panel as pn
 
 from hepml_core.studies.alice_pid import METHOD_LABELS
 
+from app.components.export import with_csv
 from app.components.style import PLOT_OPTS, class_colours, ensure_extension
 from app.state.alice_pid import PidState
 
@@ -132,7 +133,7 @@ class PidLiveMetrics(pn.viewable.Viewer):
         return live_metrics_plot(self.state.species_metrics("all"), species, self.state.threshold)
 
     def __panel__(self):
-        return pn.Column(self._pane, self._table, sizing_mode="stretch_width")
+        return pn.Column(self._pane, with_csv(self._table, "pid-live-metrics.csv"), sizing_mode="stretch_width")
 
 
 class PidMetricsTable(pn.viewable.Viewer):
@@ -155,8 +156,10 @@ class PidMetricsTable(pn.viewable.Viewer):
             widget.value = metrics_pivot(self.state.metrics, subset, self._quantity.value, methods)
 
     def __panel__(self):
-        return pn.Column(self._quantity, pn.pane.Markdown("**All test tracks** (%)"), self._all,
-                         pn.pane.Markdown("**Complete tracks only** (%)"), self._complete, sizing_mode="stretch_width")
+        return pn.Column(self._quantity, pn.pane.Markdown("**All test tracks** (%)"),
+                         with_csv(self._all, "pid-table-all-tracks.csv"),
+                         pn.pane.Markdown("**Complete tracks only** (%)"),
+                         with_csv(self._complete, "pid-table-complete-tracks.csv"), sizing_mode="stretch_width")
 
 
 class PidRocOverlay(pn.viewable.Viewer):
@@ -238,4 +241,5 @@ class PidAttentionView(pn.viewable.Viewer):
         return attention_plot(att, species, int(track), label)
 
     def __panel__(self):
-        return pn.Column(self._info, self._pane, self._table, sizing_mode="stretch_width")
+        return pn.Column(self._info, self._pane, with_csv(self._table, "pid-attention-track.csv"),
+                         sizing_mode="stretch_width")

@@ -14,6 +14,7 @@ import panel as pn
 from hepml_core.models.multimodal import BRANCHES
 from hepml_core.studies.ams_nuclei import VARIABLES
 
+from app.components.export import with_csv
 from app.components.histplot import DataSeries, class_histograms
 from app.components.style import DATA_COLOUR, PLOT_OPTS, Y_WEIGHTED, ensure_extension
 from app.state.ams_nuclei import NucleiViewState
@@ -207,7 +208,7 @@ class EfficiencyView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(self._plot, pn.pane.Markdown("**At the current threshold** (data: hidden truth)"),
-                         self._table, sizing_mode="stretch_width")
+                         with_csv(self._table, "nuclei-efficiency-at-threshold.csv"), sizing_mode="stretch_width")
 
 
 class CutDistributions(pn.viewable.Viewer):
@@ -251,4 +252,4 @@ class AttentionView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(self._pane, pn.pane.Markdown("**First events** (attention weights per branch)"),
-                         self._table, sizing_mode="stretch_width")
+                         with_csv(self._table, "nuclei-attention-first-events.csv"), sizing_mode="stretch_width")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import holoviews as hv
 import panel as pn
 
+from app.components.export import with_csv
 from app.components.histplot import DataSeries, class_histograms
 from app.components.live import ThresholdSpan
 from app.components.style import Y_WEIGHTED, class_colours, ensure_extension, markdown
@@ -53,7 +54,7 @@ class AnomalyScores(pn.viewable.Viewer):
             markdown(f"**Most anomalous data events** (top {state.top_n} by anomaly score; 'toy truth' is "
                              "the simulation's hidden label, which real data would not have)",
                              margin=(10, 10, 0, 10)),
-            self._table, sizing_mode="stretch_width")
+            with_csv(self._table, "top-anomalies.csv"), sizing_mode="stretch_width")
         self._layout = pn.Column(*parts, *([self.table_view] if show_table else []), sizing_mode="stretch_width")
 
     def _float_columns(self) -> list[str]:

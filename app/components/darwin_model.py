@@ -15,6 +15,7 @@ import panel as pn
 from hepml_core.studies.darwin_tables import roc_table
 
 from app.components.darwin import ER_COLOUR, NR_COLOUR
+from app.components.export import with_csv
 from app.components.style import PLOT_OPTS, ensure_extension
 from app.state.darwin import DarwinData
 
@@ -104,7 +105,8 @@ class ModelViews(pn.viewable.Viewer):
         ensure_extension()
         super().__init__(**params)
         self._layout = pn.Column(
-            pn.Row(pn.pane.DataFrame(classifier_table(data), index=False, width=420),
+            pn.Row(with_csv(pn.pane.DataFrame(classifier_table(data), index=False, width=420),
+                            "darwin-classifier.csv", sizing_mode="fixed", width=430),
                    pn.pane.HoloViews(roc_plot(data), sizing_mode="stretch_width", min_height=360),
                    sizing_mode="stretch_width"),
             pn.pane.HoloViews(latent_plot(data), sizing_mode="stretch_width", min_height=400),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import holoviews as hv
 import panel as pn
 
+from app.components.export import csv_download
 from app.components.live import ThresholdSpan
 from app.components.style import PLOT_OPTS, ensure_extension, markdown
 from app.state.efficiency import CutEfficiencyState
@@ -44,6 +45,7 @@ class CutEfficiency(pn.viewable.Viewer):
         caption = markdown(state.param.summary, sizing_mode="stretch_width", margin=(0, 10),
                                    css_classes=["efficiency-summary"])
         self._layout = pn.Column(inputs, caption, pn.Row(self._eff, self._sig, sizing_mode="stretch_width"),
+                                 csv_download(lambda: state.table, "cut-efficiency-scan.csv"),
                                  sizing_mode="stretch_width")
 
     def _x(self) -> str:
@@ -69,6 +71,11 @@ class CutEfficiency(pn.viewable.Viewer):
             hv.opts.Curve(ylim=(0, top * 1.15), xlim=(0, 1), **PLOT_OPTS),
             hv.opts.Overlay(title="Significance vs cut (dashed: cut)", legend_position="bottom_left",
                             hooks=[self._span.hook]))
+
+    def plot_objects(self) -> tuple[hv.Overlay, hv.Overlay]:
+        """The efficiency and significance plots at the current state (static: reports, notebooks)."""
+        table = self.state.table
+        return self._efficiencies(table), self._significance(table)
 
     def __panel__(self):
         return self._layout

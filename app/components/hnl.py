@@ -20,10 +20,13 @@ from app.state.hnl import AVERAGE, HnlSignificanceState
 __all__ = ["SignificanceVsMass", "BinDetail", "RegressionResiduals", "significance_plot", "bin_detail_plots",
            "residual_plot", "MODEL_COLOURS", "MODEL_LABELS"]
 
+# a per-mass variant is drawn dashed, in a lighter shade of its parametrised twin's colour
 MODEL_COLOURS = {"mt_tot": "#000000", "bdt": "#E69F00", "pnn": "#0072B2", "transfer": "#D55E00",
-                 "m_3l": "#999999", "e_tot": "#56B4E9", "lt_met": "#009E73", "met": "#CC79A7"}
+                 "dnn_per_mass": "#56B4E9", "bdt_per_mass": "#B8860B",
+                 "m_3l": "#999999", "e_tot": "#882255", "lt_met": "#009E73", "met": "#CC79A7"}
 MODEL_LABELS = {"mt_tot": "Mt_tot (best observable)", "bdt": "BDT (xgboost)", "pnn": "parametrised DNN",
-                "transfer": "transfer learning"}
+                "transfer": "transfer learning", "dnn_per_mass": "per-mass DNN", "bdt_per_mass": "per-mass BDT"}
+_DASHED = ("dnn_per_mass", "bdt_per_mass")
 _EXTRA = ("#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#999999", "#882255")
 _SIG, _BKG = "#D55E00", "#0072B2"
 _METHOD_LABEL = {"s_over_sqrt_b": "S/√B", "asimov": "Asimov Z"}
@@ -50,7 +53,9 @@ def significance_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, metho
         keep = np.isfinite(z)
         label = MODEL_LABELS.get(model, model)
         colour = _colour(model, i)
-        elements.append(hv.Curve((x[keep], z[keep]), x_label, y_label, label=label).opts(color=colour, line_width=2))
+        dash = "dashed" if model in _DASHED else "solid"
+        elements.append(hv.Curve((x[keep], z[keep]), x_label, y_label, label=label).opts(color=colour, line_width=2,
+                                                                                          line_dash=dash))
         elements.append(hv.Scatter((x[keep], z[keep]), x_label, y_label, label=label).opts(
             color=colour, size=6, tools=["hover", "tap"]))
     if selected_mass is not None:
@@ -79,7 +84,9 @@ def bin_detail_plots(bins, samples, *, model: str, mass: float, channel: str, me
     x_label = f"{MODEL_LABELS.get(model, model)}" + (f" [{unit}]" if unit else " score")
     title = f"m_N = {mass:g} GeV, {channel}"
     if bins is None or bins.n_bins == 0:
-        empty = hv.Curve(([], []), x_label, Y_WEIGHTED).opts(title=f"{title}: no bin meets the bound", **PLOT_OPTS)
+        # a per-mass variant trained for a few masses has no score at the others
+        why = "no bin meets the bound" if len(samples[0]) else f"no {MODEL_LABELS.get(model, model)} score at this mass"
+        empty = hv.Curve(([], []), x_label, Y_WEIGHTED).opts(title=f"{title}: {why}", **PLOT_OPTS)
         return empty, hv.Curve(([], []), x_label, "Z per bin").opts(**PLOT_OPTS)
     edges = bins.edges
     # Histograms as "weighted events / bin" so the heights are the yields that enter S/sqrt(B)
@@ -157,16 +164,21 @@ class SignificanceVsMass(pn.viewable.Viewer):
         ensure_extension()
         super().__init__(**params)
         self.state = state
-        self._tap = hv.streams.Tap(x=None, y=None)
+        # The Tap stream must be one of the DynamicMap's own streams: HoloViews attaches the browser's click
+        # callback only to plots whose DynamicMap declares a linked stream (a stream given a source later
+        # never hears a click). A click redraws the (small) overlay once for the tap and once for the new mass.
+        self._tap = hv.streams.Tap(x=None, y=None, transient=True)
         self._tap.add_subscriber(self._on_tap)
-        dmap = hv.DynamicMap(pn.bind(self._plot, state.param.table, state.param.channel, state.param.mass),
-                             streams=[])
-        self._tap.source = dmap
+        shown = hv.streams.Params(state, ["table", "channel", "mass"])
+        dmap = hv.DynamicMap(self._draw, streams=[shown, self._tap])
         self._pane = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", min_height=440)
 
     def _on_tap(self, x=None, y=None) -> None:
         if x is not None:
             self.state.select_mass(x)
+
+    def _draw(self, table=None, channel=None, mass=None, x=None, y=None) -> hv.Overlay:
+        return self._plot(self.state.table, self.state.channel, self.state.mass)
 
     def _plot(self, table, channel, mass) -> hv.Overlay:
         s = self.state

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 
+from app.components.export import csv_download
 from app.components.live import ModelRefs
+from app.components.session_cleanup import release_links_at_session_end
 from app.components.style import PLOT_OPTS, ensure_extension, markdown
 from app.state.migration import MigrationState
 
@@ -63,8 +66,8 @@ class MigrationMatrix(pn.viewable.Viewer):
         if state.current.selectable:
             second.append(pn.widgets.RadioBoxGroup.from_param(state.param.selection, inline=True, label=""))
         if show_threshold:
-            second.append(pn.widgets.EditableFloatSlider.from_param(state.cut.param.threshold,
-                                                                    label=state.cut.score_label, width=260))
+            second.append(release_links_at_session_end(pn.widgets.EditableFloatSlider.from_param(
+                state.cut.param.threshold, label=state.cut.score_label, width=260)))
         controls = [pn.Row(*first)] + ([pn.Row(*second)] if second else [])
         self._redraw = _Redraw()
         self._rendered_key: tuple | None = None
@@ -77,8 +80,17 @@ class MigrationMatrix(pn.viewable.Viewer):
                                             sizing_mode="stretch_width", min_height=380,
                                             css_classes=["migration-plot"])
         self._layout = pn.Column(*controls, self._caption, self._plot_pane,
-                                 sizing_mode="stretch_width")
+                                 csv_download(self.table, "migration-matrix.csv"), sizing_mode="stretch_width")
         state.param.watch(self._on_shown, "shown")
+
+    def table(self) -> pd.DataFrame:
+        """The matrix as shown (rows: true class, columns: predicted class; unit as the normalisation)."""
+        s = self.state
+        unit = _UNITS[s.normalisation]
+        frame = pd.DataFrame(np.asarray(s.shown, dtype=np.float64), columns=[f"predicted {c}" for c in s.col_names])
+        frame.insert(0, "true class", list(s.row_names))
+        frame.insert(1, "unit", unit)
+        return frame
 
     # -- what is drawn -------------------------------------------------------------------------------
     def _key(self) -> tuple:

@@ -62,5 +62,9 @@ class OvertrainingCheck(pn.viewable.Viewer):
                             legend_position="top_left", legend_opts={"background_fill_alpha": 0.8}),
         )
 
+    def plot_object(self) -> hv.Overlay:
+        """The overlay at the current state (static: reports, notebooks)."""
+        return self._plot(self.state.test_hist)
+
     def __panel__(self):
         return self._layout

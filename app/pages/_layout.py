@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import panel as pn
 
+from app.auth.roles import signed_in_note
 from app.components.style import markdown
 
-__all__ = ["make_template", "nav_links", "message", "ACCENT", "PAGES"]
+__all__ = ["make_template", "nav_links", "message", "link_notice", "ACCENT", "PAGES"]
 
 ACCENT = "#0072B2"
 
@@ -18,6 +19,9 @@ _CSS = """
 
 def make_template(title: str, sidebar: list, main: list) -> pn.template.FastListTemplate:
     """A FastListTemplate with the app's title, accent colour and sidebar."""
+    signed_in = signed_in_note()  # access control: who is signed in, and the way out
+    if signed_in:
+        sidebar = [*sidebar, markdown(signed_in, css_classes=["signed-in"], margin=(15, 10, 0, 10))]
     return pn.template.FastListTemplate(
         title=title,
         sidebar=sidebar,
@@ -55,3 +59,9 @@ def nav_links(current: str) -> pn.pane.Markdown:
 def message(text: str, kind: str = "info") -> pn.pane.Alert:
     """A coloured message box (``kind``: info, warning, danger, success)."""
     return pn.pane.Alert(text, alert_type=kind, sizing_mode="stretch_width")
+
+
+def link_notice(link) -> pn.pane.Alert:
+    """A warning that shows what of an opened link could not be shown (hidden while there is nothing)."""
+    return pn.pane.Alert(link.param.notice, alert_type="warning", sizing_mode="stretch_width",
+                         visible=link.param.notice.rx.bool(), css_classes=["link-notice"])

@@ -36,6 +36,7 @@ from app.state.alice_pid import (
     load_pid_data,
     pid_job_factory,
 )
+from app.state.links import LinkField
 from app.state.train_control import TrainControl
 from app.state.training import TrainingService
 
@@ -51,12 +52,16 @@ class AlicePidPage(StudyPageFrame):
     Args:
         runs_dir: the run store's folder.
         service: the server's TrainingService (default: the shared one of ``runs_dir``).
+        location: the session's URL ``Location`` (default: the served session's; none in a notebook).
     """
 
-    def __init__(self, runs_dir: str, *, service: TrainingService | None = None, **params):
+    ROUTE = ROUTE
+    STUDY = "alice-pid"
+
+    def __init__(self, runs_dir: str, *, service: TrainingService | None = None, location=None, **params):
         ensure_extension()
         super().__init__(**params)
-        self._init_frame(runs_dir, service, list_pid_studies)
+        self._init_frame(runs_dir, service, list_pid_studies, location)
         self.state: PidState | None = None
         settings = self._data(self.choice.run).result.settings if self.choice.run else None
         self.form = PidSettingsForm(settings)
@@ -99,6 +104,17 @@ class AlicePidPage(StudyPageFrame):
             ("Attention", PidAttentionView(s)),
             ("Train", self.train_panel),
         ]
+        self._link_view()
+
+    def _link_fields(self) -> list[LinkField]:
+        s = self.state
+        return [LinkField(s, "species", "species"),
+                LinkField(s, "threshold", "threshold", "threshold",
+                          "certainty of the learned models (tracks at or above it are identified)"),
+                LinkField(s, "track", "track")]
+
+    def _report_result(self, run_id: str) -> AlicePidResult:
+        return self._data(run_id).result
 
     def template(self) -> pn.template.FastListTemplate:
         """The page in the app's template (sidebar: run, species, threshold, track)."""
@@ -106,12 +122,13 @@ class AlicePidPage(StudyPageFrame):
             nav_links(ROUTE),
             RunSelector(self.choice, label="PID study run"),
             self._controls,
+            *self._sidebar_exports(),
             pn.pane.Markdown(
                 "One model per species (one vs all). The threshold is the models' certainty cut; the "
                 "n-sigma selection keeps its 3σ cut. F1 = 2PE/(P+E).",
                 styles={"font-size": "0.85em", "color": "#555"}),
         ]
-        return make_template(TITLE, sidebar, [self._header, self._tabs])
+        return make_template(TITLE, sidebar, self._main())
 
 
 

@@ -20,6 +20,7 @@ from app.components.ams_nuclei import (
     AttentionView, CutDistributions, EfficiencyView, ScoreDistributions, TrainingCurves, attention_plot,
     efficiency_plot, head_curves, score_plot, variable_plot,
 )
+from app.components.export import with_csv
 from app.components.runs import RunSelector
 from app.components.train import TrainPanel
 from app.pages._study_page import StudyPageFrame
@@ -28,6 +29,7 @@ from app.state.ams_nuclei import (
     NUCLEI_MODELS, SMALL_SETTINGS, THRESHOLD_GRID, NucleiSettingsForm, NucleiViewState, list_nuclei_studies,
     nuclei_job_factory,
 )
+from app.state.links import LinkField
 from app.state.train_control import TrainControl, saved_history
 
 __all__ = ["AmsNucleiPage", "ams_nuclei_page", "report_sections", "TITLE"]
@@ -48,11 +50,16 @@ class AmsNucleiPage(StudyPageFrame):
         runs_dir: the run store's folder.
         service: the server's TrainingService (default: the shared one of ``runs_dir``).
         default_settings: Retrain form defaults when no study exists yet (default: ``SMALL_SETTINGS``).
+        location: the session's URL ``Location`` (default: the served session's; none in a notebook).
     """
 
-    def __init__(self, runs_dir: str, *, service=None, default_settings: AmsNucleiSettings | None = None, **params):
+    ROUTE = "ams_nuclei"
+    STUDY = "ams-nuclei"
+
+    def __init__(self, runs_dir: str, *, service=None, default_settings: AmsNucleiSettings | None = None,
+                 location=None, **params):
         super().__init__(**params)
-        self._init_frame(runs_dir, service, list_nuclei_studies)
+        self._init_frame(runs_dir, service, list_nuclei_studies, location)
         self.state: NucleiViewState | None = None
         settings = default_settings or SMALL_SETTINGS
         if self.choice.run is not None:
@@ -106,18 +113,30 @@ class AmsNucleiPage(StudyPageFrame):
             ("Attention", AttentionView(s)),
             ("Train", self.train_panel),
         ]
+        self._link_view()
+
+    def _link_fields(self) -> list[LinkField]:
+        s = self.state
+        return [LinkField(s, "selection", "selection"), LinkField(s, "model", "model"),
+                LinkField(s, "threshold", "threshold", "threshold",
+                          "signal score of the chosen network (events at or above it pass)"),
+                LinkField(s, "variable", "variable"), LinkField(s, "domain", "domain")]
+
+    def _report_result(self, run_id: str) -> AmsNucleiResult:
+        return _load(self.runs_dir, run_id)
 
     def template(self) -> pn.template.FastListTemplate:
         """The page in the app's template."""
         sidebar = [nav_links("ams_nuclei"), RunSelector(self.choice, label="nuclei study run"), self._controls,
+                   *self._sidebar_exports(),
                    pn.pane.Markdown("Trained on MC; the data domain's truth is the simulator's hidden truth, "
                                     "which a real analysis never has. The threshold cuts on the chosen network's "
                                     "signal score.", styles={"font-size": "0.85em", "color": "#555"})]
-        return make_template(TITLE, sidebar, [self._header, self._tabs])
+        return make_template(TITLE, sidebar, self._main())
 
 
 
-def _summary_tables(result: AmsNucleiResult) -> pn.Column:
+def _summary_tables(result: AmsNucleiResult, static: bool = False) -> pn.Column:
     """Domain accuracy, AUC and efficiency at the study's thresholds, both models side by side."""
     auc = auc_table(result).pivot_table(index=["selection", "domain"], columns="model", values="auc").reset_index()
     eff = efficiency_table(result)
@@ -125,7 +144,7 @@ def _summary_tables(result: AmsNucleiResult) -> pn.Column:
                                                      values=["signal_efficiency", "background_fraction"])
     eff.columns = [f"{a} ({b})" for a, b in eff.columns]
     fmt = "{:.4f}".format
-    return pn.Column(
+    tables = pn.Column(
         pn.pane.Markdown("**Domain-probe accuracy** on the learned features (goal 0.5)"),
         pn.pane.DataFrame(domain_table(result), float_format=fmt, index=False),
         pn.pane.Markdown("**Signal/background AUC** (data: hidden truth)"),
@@ -133,6 +152,14 @@ def _summary_tables(result: AmsNucleiResult) -> pn.Column:
         pn.pane.Markdown("**All selections at the study's thresholds**"),
         pn.pane.DataFrame(eff.reset_index(), float_format=fmt, index=False, sizing_mode="stretch_width"),
         sizing_mode="stretch_width")
+    return tables if static else _with_csvs(tables)
+
+
+def _with_csvs(tables: pn.Column) -> pn.Column:
+    """The summary tables, each with its CSV download (the app; the static report has no buttons)."""
+    names = iter(("nuclei-domain-accuracy.csv", "nuclei-auc.csv", "nuclei-efficiency-at-thresholds.csv"))
+    return pn.Column(*[with_csv(obj, next(names)) if isinstance(obj, pn.pane.DataFrame) else obj for obj in tables],
+                     sizing_mode="stretch_width")
 
 
 
@@ -152,7 +179,7 @@ def report_sections(result: AmsNucleiResult) -> list[tuple[str, object]]:
     def hv_pane(obj, height=380):
         return pn.pane.HoloViews(obj, sizing_mode="stretch_width", min_height=height)
 
-    sections = [("Summary: domain accuracy, AUC, efficiency", _summary_tables(result)),
+    sections = [("Summary: domain accuracy, AUC, efficiency", _summary_tables(result, static=True)),
                 ("Training curves of both heads", hv_pane(head_curves(result.histories), 340))]
     sections.append(("MC vs data score distributions (all selections)",
                      pn.Row(*[hv_pane(score_plot(state.score_histograms(m), m)) for m in MODELS],

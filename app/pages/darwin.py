@@ -19,6 +19,7 @@ from app.pages._study_page import StudyPageFrame
 from app.pages._layout import make_template, nav_links
 from app.state.darwin import (DARWIN_MODELS, SMALL_SETTINGS, DarwinSearchState, DarwinSettingsForm,
                               darwin_job_factory, data_from_result, list_darwin_studies, load_darwin_data)
+from app.state.links import LinkField
 from app.state.train_control import TrainControl, saved_history
 from app.state.training import TrainingService
 
@@ -34,12 +35,16 @@ class DarwinPage(StudyPageFrame):
         runs_dir: the run store's folder.
         service: the server's TrainingService (default: the shared one of ``runs_dir``).
         default_settings: Retrain form defaults when no study exists yet (default: ``SMALL_SETTINGS``).
+        location: the session's URL ``Location`` (default: the served session's; none in a notebook).
     """
 
+    ROUTE = "darwin"
+    STUDY = "darwin"
+
     def __init__(self, runs_dir: str, *, service: TrainingService | None = None,
-                 default_settings: DarwinSettings | None = None, **params):
+                 default_settings: DarwinSettings | None = None, location=None, **params):
         super().__init__(**params)
-        self._init_frame(runs_dir, service, list_darwin_studies)
+        self._init_frame(runs_dir, service, list_darwin_studies, location)
         self.state: DarwinSearchState | None = None
         settings = default_settings or SMALL_SETTINGS
         if self.choice.run is not None:
@@ -77,6 +82,16 @@ class DarwinPage(StudyPageFrame):
             ("Classifier & VAE", ModelViews(data)),
             ("Train", self.train_panel),
         ]
+        self._link_view()
+
+    def _link_fields(self) -> list[LinkField]:
+        s = self.state
+        return [LinkField(s, "R", "R"), LinkField(s, "mass", "mass"), LinkField(s, "strength", "strength"),
+                LinkField(s, "cut_quantile", "cut_quantile", "threshold",
+                          "TS threshold as a quantile of the ER null TS (events above it are kept)")]
+
+    def _report_result(self, run_id: str) -> DarwinResult:
+        return load_darwin_data(self.runs_dir, run_id).result
 
     def template(self) -> pn.template.FastListTemplate:
         """The page in the app's template (sidebar: run, R, mass, strength, threshold)."""
@@ -84,13 +99,14 @@ class DarwinPage(StudyPageFrame):
             nav_links("darwin"),
             RunSelector(self.choice, label="DARWIN study run"),
             self._controls,
+            *self._sidebar_exports(),
             pn.pane.Markdown(
                 "TS = −ELBO + R·H_B with H_B = −log(1 − p_NR). The threshold keeps the ER events above a "
                 "quantile of the null TS; the median p-value of H0 comes from the extended unbinned "
                 "likelihood of pseudo-experiments with the injected WIMP signal.",
                 styles={"font-size": "0.85em", "color": "#555"}),
         ]
-        return make_template(TITLE, sidebar, [self._header, self._tabs])
+        return make_template(TITLE, sidebar, self._main())
 
 
 

@@ -11,18 +11,21 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from hepml_core.studies.ams_he import AmsHeSettings
+from hepml_core.studies.ams_he import STUDY_NAME, AmsHeSettings
 
 from app.components.anomaly import AnomalyScores
 from app.components.distributions import DiscriminantDistributions
+from app.components.export import ExportBar, cut_section
 from app.components.fractions import ClassFractionsEditor
 from app.components.migration import MigrationMatrix
 from app.components.roc import RocCurves
 from app.components.runs import RunSelector
+from app.components.session_cleanup import release_links_at_session_end
 from app.components.style import markdown
 from app.components.train import TrainPanel
-from app.pages._layout import make_template, message, nav_links
+from app.pages._layout import link_notice, make_template, message, nav_links
 from app.state.he_study import HE_MODELS, HeSettingsForm, HeStudyState, he_job_factory, list_he_studies
+from app.state.links import LinkField, PageLink, session_location
 from app.state.loaders import load_study_data, runs_dir_of
 from app.state.runs import RunChoice
 from app.state.train_control import TrainControl, saved_history
@@ -40,14 +43,19 @@ class HeStudyPage(pn.viewable.Viewer):
         runs_dir: the run store's folder.
         service: the server's TrainingService (default: the shared one of ``runs_dir``).
         default_settings: Retrain form defaults when no study exists yet.
+        location: the session's URL ``Location`` (default: the served session's; none in a notebook).
     """
 
     def __init__(self, runs_dir: str, *, service: TrainingService | None = None,
-                 default_settings: AmsHeSettings | None = None, **params):
+                 default_settings: AmsHeSettings | None = None, location=None, **params):
         super().__init__(**params)
         self.runs_dir = runs_dir_of(runs_dir)
         self.service = service or get_service(self.runs_dir)
         self.choice = RunChoice(lambda: list_he_studies(self.runs_dir))
+        self.link = PageLink("he_study", study=STUDY_NAME,
+                             location=location if location is not None else session_location())
+        self.link.bind_run(self.choice)  # before anything reads choice.run: the link may name another run
+        self.exports = ExportBar(self.link, self._write_report)
         self.state: HeStudyState | None = None
         settings = default_settings
         if self.choice.run is not None:
@@ -76,6 +84,7 @@ class HeStudyPage(pn.viewable.Viewer):
         active = self._tabs.active
         if self.choice.run is None:
             self.state = None
+            self.link.bind_view([])
             self._header.object = ""
             self._controls[:] = []
             self._tabs[:] = [("Train", pn.Column(
@@ -89,6 +98,7 @@ class HeStudyPage(pn.viewable.Viewer):
             self.state = HeStudyState(self._data(self.choice.run))
         except Exception as err:  # a broken run folder: say which and why, keep the page alive
             self.state = None
+            self.link.bind_view([])
             self._controls[:] = []
             self._tabs[:] = [("Error", message(f"Cannot show run {self.choice.run}: {err}", "danger")),
                              ("Train", self.train_panel)]
@@ -100,10 +110,9 @@ class HeStudyPage(pn.viewable.Viewer):
             f"Study **{d.study_run_id}** · classifier `{d.classifier_run_id}` · autoencoder "
             f"`{d.autoencoder_run_id}` · {len(d.mc):,} MC test and {len(d.data):,} data events")
         self._controls[:] = [
-            pn.widgets.EditableFloatSlider.from_param(s.cut.param.threshold, label="anomaly-score threshold",
-                                                      format="0.[0000]",
-                                                      sizing_mode="stretch_width",
-                                                      css_classes=["threshold-slider"]),
+            release_links_at_session_end(pn.widgets.EditableFloatSlider.from_param(
+                s.cut.param.threshold, label="anomaly-score threshold", format="0.[0000]",
+                sizing_mode="stretch_width", css_classes=["threshold-slider"])),
             ClassFractionsEditor(s.fractions),
         ]
         # The threshold views open first: they are what the sidebar's slider drives, and two plots
@@ -116,6 +125,26 @@ class HeStudyPage(pn.viewable.Viewer):
         ]
         if events and isinstance(active, int) and active < len(self._tabs):
             self._tabs.active = active
+        self.link.bind_view(self._link_fields(s))
+
+    @staticmethod
+    def _link_fields(s: HeStudyState) -> list[LinkField]:
+        """What a shared link carries: the anomaly-score threshold and the class fractions."""
+        fields = [LinkField(s.cut, "threshold", "threshold", "threshold",
+                            "anomaly score (events at or above it are flagged)")]
+        fields += [LinkField(s.fractions, name, f"f_{cls}", "fraction", cls)
+                   for name, cls in zip(s.fractions.names, s.fractions.class_names)]
+        return fields
+
+    def _write_report(self, path, cut: dict) -> None:
+        """The static report of the run in ``cut`` (runs on the export's worker thread)."""
+        from hepml_core.runs import RunStore
+        from hepml_core.studies.ams_he import load_ams_he
+
+        from app.report import write_study_report
+
+        result = load_ams_he(RunStore(self.runs_dir), cut["run_id"])
+        write_study_report(STUDY_NAME, result, path, extra_sections=[cut_section(cut)])
 
     def _training_line(self) -> pn.pane.Markdown:
         """A one-line training status, visible from every tab while a job runs."""
@@ -139,16 +168,18 @@ class HeStudyPage(pn.viewable.Viewer):
             RunSelector(self.choice, label="He study run"),
             self._training_line(),
             self._controls,
+            self.exports,
             markdown(
                 "D_k = log10(p_k / Σ_j≠k f_j p_j) uses the class fractions f_j; the threshold selects "
                 "events by the autoencoder's anomaly score. Both are shared by every view.",
                 styles={"font-size": "0.85em", "color": "#555"}),
         ]
-        return make_template(TITLE, sidebar, [self._header, self._tabs])
+        return make_template(TITLE, sidebar, [link_notice(self.link), self._header, self._tabs])
 
     def __panel__(self):
-        return pn.Column(self._header, pn.Row(pn.Column(RunSelector(self.choice), self._controls, width=320),
-                                              self._tabs, sizing_mode="stretch_width"),
+        return pn.Column(link_notice(self.link), self._header,
+                         pn.Row(pn.Column(RunSelector(self.choice), self._controls, self.exports, width=320),
+                                self._tabs, sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
 
 

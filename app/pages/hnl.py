@@ -16,6 +16,7 @@ from hepml_core.runs import RunStore
 from hepml_core.studies.hnl import HnlResult, HnlSettings, load_hnl
 from hepml_core.studies.hnl_tables import comparison_table, significance_table
 
+from app.components.export import with_csv
 from app.components.hnl import (
     BinDetail, RegressionResiduals, SignificanceVsMass, bin_detail_plots, residual_plot, significance_plot,
 )
@@ -26,6 +27,7 @@ from app.pages._layout import make_template, nav_links
 from app.state.hnl import (
     AVERAGE, HNL_NN_MODELS, HnlSettingsForm, HnlSignificanceState, hnl_job_factory, list_hnl_studies,
 )
+from app.state.links import LinkField
 from app.state.train_control import TrainControl, saved_history
 
 __all__ = ["HnlPage", "hnl_page", "report_sections", "SMALL_SETTINGS", "TITLE"]
@@ -52,11 +54,16 @@ class HnlPage(StudyPageFrame):
         runs_dir: the run store's folder.
         service: the server's TrainingService (default: the shared one of ``runs_dir``).
         default_settings: Retrain form defaults when no study exists yet (default: ``SMALL_SETTINGS``).
+        location: the session's URL ``Location`` (default: the served session's; none in a notebook).
     """
 
-    def __init__(self, runs_dir: str, *, service=None, default_settings: HnlSettings | None = None, **params):
+    ROUTE = "hnl"
+    STUDY = "hnl"
+
+    def __init__(self, runs_dir: str, *, service=None, default_settings: HnlSettings | None = None, location=None,
+                 **params):
         super().__init__(**params)
-        self._init_frame(runs_dir, service, list_hnl_studies)
+        self._init_frame(runs_dir, service, list_hnl_studies, location)
         self.result: HnlResult | None = None
         self.state: HnlSignificanceState | None = None
         settings = default_settings or SMALL_SETTINGS
@@ -102,20 +109,33 @@ class HnlPage(StudyPageFrame):
         ]
         self._tabs[:] = [
             ("Significance vs mass", pn.Column(SignificanceVsMass(s), BinDetail(s), sizing_mode="stretch_width")),
-            ("Table", pn.pane.DataFrame(pn.bind(lambda table: _summary(s), s.param.table), index=False,
-                                        sizing_mode="stretch_width", float_format="{:.3g}".format)),
+            ("Table", with_csv(pn.pane.DataFrame(pn.bind(lambda table: _summary(s), s.param.table), index=False,
+                                                 sizing_mode="stretch_width", float_format="{:.3g}".format),
+                               "hnl-z-per-mass.csv")),
             ("Pre-training", RegressionResiduals(r.residuals)),
             ("Train", self.train_panel),
         ]
+        self._link_view()
+
+    def _link_fields(self) -> list[LinkField]:
+        s = self.state
+        return [LinkField(s, "binning", "binning"), LinkField(s, "method", "method"),
+                LinkField(s, "channel", "channel"), LinkField(s, "mass", "mass"),
+                LinkField(s, "max_rel_unc", "max_rel_unc", "threshold",
+                          "bound on the relative statistical uncertainty of signal and background per bin")]
+
+    def _report_result(self, run_id: str) -> HnlResult:
+        return _load(self.runs_dir, run_id)
 
     def template(self) -> pn.template.FastListTemplate:
         """The page in the app's template."""
         sidebar = [nav_links("hnl"), RunSelector(self.choice, label="HNL study run"), self._controls,
+                   *self._sidebar_exports(),
                    pn.pane.Markdown("Z: per-bin S/√B (or Asimov Z) in quadrature, bins with relative "
                                     "statistical uncertainty below the bound for signal and background; "
                                     "signal of each mass against all background of the channel.",
                                     styles={"font-size": "0.85em", "color": "#555"})]
-        return make_template(TITLE, sidebar, [self._header, self._tabs])
+        return make_template(TITLE, sidebar, self._main())
 
 
 

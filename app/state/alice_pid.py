@@ -154,7 +154,9 @@ class PidSettingsForm(param.Parameterized):
 
 
 def pid_job_factory(form: PidSettingsForm, runs_dir: str, extra_callbacks=()):
-    """A TrainControl job factory: read the form now, run the study later on the worker thread."""
+    """A TrainControl job factory: read the form now, run the study later in a training process.
+
+    The work closes over settings and paths only: it is pickled to the worker process."""
 
     def factory():
         settings = form.to_settings()

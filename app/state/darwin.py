@@ -173,7 +173,9 @@ class DarwinSettingsForm(param.Parameterized):
 
 
 def darwin_job_factory(form: DarwinSettingsForm, runs_dir: str):
-    """A TrainControl job factory: read the form now, run the study later on the worker thread."""
+    """A TrainControl job factory: read the form now, run the study later in a training process.
+
+    The work closes over settings and paths only: it is pickled to the worker process."""
 
     def factory():
         settings = form.to_settings()

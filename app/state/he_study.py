@@ -112,7 +112,9 @@ def _widths(text: str, what: str) -> tuple[int, ...]:
 
 
 def he_job_factory(form: HeSettingsForm, runs_dir: str, extra_callbacks=()):
-    """A TrainControl job factory: read the form now, train the study later on the worker thread."""
+    """A TrainControl job factory: read the form now, train the study later in a training process.
+
+    The work closes over settings and paths only: it is pickled to the worker process."""
 
     def factory():
         settings = form.to_settings()

@@ -17,7 +17,9 @@ import param
 
 from hepml_core.metrics.binning import BINNINGS
 from hepml_core.runs import RunStore
-from hepml_core.studies.hnl import CLASSICAL, STUDY_NAME, TRAINED_MODELS, HnlResult, HnlSettings, run_hnl
+from hepml_core.simulate.hnl import MASSES
+from hepml_core.studies._hnl_per_mass import PER_MASS_MODELS
+from hepml_core.studies.hnl import CLASSICAL, STUDY_NAME, TRAINED_MODELS, HnlResult, HnlSettings, run_hnl, study_models
 from hepml_core.studies.hnl_tables import METHODS, bins_for, score_samples, significance_table
 
 from app.state.training import JobProbe
@@ -26,8 +28,8 @@ __all__ = ["HnlSignificanceState", "HnlSettingsForm", "hnl_job_factory", "list_h
            "AVERAGE"]
 
 AVERAGE = "average of channels"
-#: the Trainer fits of a full study, in order (the BDT is not a Trainer fit)
-HNL_NN_MODELS = ("pnn", "regressor", "regressor_no_drop_in", "transfer")
+#: the Trainer fits of a full study, in order (the BDTs are not Trainer fits; the per-mass DNNs count as one)
+HNL_NN_MODELS = ("pnn", "regressor", "regressor_no_drop_in", "transfer", "dnn_per_mass")
 
 
 class HnlSignificanceState(param.Parameterized):
@@ -123,13 +125,17 @@ class HnlSettingsForm(param.Parameterized):
     regression_epochs = param.Integer(default=10, bounds=(1, 1000))
     transfer_epochs = param.Integer(default=8, bounds=(1, 1000))
     transfer_unfreeze_epoch = param.Integer(default=5, bounds=(1, 1000), label="unfreeze at epoch")
+    per_mass_epochs = param.Integer(default=5, bounds=(1, 1000), label="per-mass DNN epochs")
+    per_mass_bdt_trees = param.Integer(default=100, bounds=(1, 5000), label="per-mass BDT trees")
 
     _FIELDS = ("events", "seed", "pnn_epochs", "bdt_trees", "regression_width", "regression_depth", "drop_in_every",
-               "regression_epochs", "transfer_epochs", "transfer_unfreeze_epoch")
+               "regression_epochs", "transfer_epochs", "transfer_unfreeze_epoch", "per_mass_epochs",
+               "per_mass_bdt_trees")
 
     def __init__(self, settings: HnlSettings | None = None, **params):
         self._base = settings or HnlSettings()
         values = {f: getattr(self._base, f) for f in self._FIELDS}
+        values["retrain_models"] = list(study_models(self._base))  # what the shown study has
         values["pnn_hidden"] = ", ".join(map(str, self._base.pnn_hidden))
         values.update(params)
         super().__init__(**values)
@@ -148,12 +154,16 @@ class HnlSettingsForm(param.Parameterized):
             raise ValueError(f"PNN hidden must be comma-separated integers like '83, 30'; got {self.pnn_hidden!r}") from None
         if not hidden or min(hidden) < 1:
             raise ValueError(f"PNN hidden needs at least one positive width; got {self.pnn_hidden!r}")
-        return replace(self._base, pnn_hidden=hidden, models=tuple(self.retrain_models),
+        # ticking a per-mass variant adds it to a study made without one
+        per_mass = self._base.per_mass_models or any(m in PER_MASS_MODELS for m in self.retrain_models)
+        return replace(self._base, pnn_hidden=hidden, models=tuple(self.retrain_models), per_mass_models=per_mass,
                        **{f: getattr(self, f) for f in self._FIELDS})
 
 
 def hnl_job_factory(form: HnlSettingsForm, runs_dir: str, base_of=lambda: None):
-    """A TrainControl job factory: read the form now, run the study later on the worker thread.
+    """A TrainControl job factory: read the form now, run the study later in a training process.
+
+    The work closes over settings, the path and the shown result (plain data): it is pickled to the worker.
 
     Args:
         form: the Retrain form.
@@ -164,9 +174,10 @@ def hnl_job_factory(form: HnlSettingsForm, runs_dir: str, base_of=lambda: None):
     def factory():
         settings = form.to_settings()
         base = base_of()
-        if set(settings.models) != set(TRAINED_MODELS) and base is None:
+        every = set(settings.models) >= set(study_models(settings))
+        if not every and base is None:
             raise ValueError("no study is shown to keep the other models from: tick all models")
-        if base is not None and set(settings.models) != set(TRAINED_MODELS):
+        if base is not None and not every:
             same = ("events", "seed", "validation_fraction", "test_fraction")
             diff = [k for k in same if getattr(base.settings, k) != getattr(settings, k)]
             if diff:
@@ -179,10 +190,13 @@ def hnl_job_factory(form: HnlSettingsForm, runs_dir: str, base_of=lambda: None):
             if settings.drop_in_comparison and settings.drop_in_every > 0:
                 fits.append("regressor_no_drop_in"), epochs.append(settings.regression_epochs)
             fits.append("transfer"), epochs.append(settings.transfer_epochs)
+        if "dnn_per_mass" in settings.models and settings.per_mass_models:
+            n_masses = len(settings.per_mass_masses or MASSES)
+            fits.append("dnn_per_mass"), epochs.append(n_masses * settings.per_mass_epochs)
         probe = JobProbe(fits or ("bdt",), epochs or (1,))
 
         def work(callbacks, cancel, say) -> str:
-            keep = base if set(settings.models) != set(TRAINED_MODELS) else None
+            keep = None if every else base
             result = run_hnl(settings, RunStore(runs_dir), callbacks=list(callbacks), cancel=cancel, progress=say,
                              base=keep)
             return result.study_run_id

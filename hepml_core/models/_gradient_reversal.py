@@ -5,7 +5,10 @@ labelled MC only) and a domain classifier (MC vs data) behind a gradient-reversa
 the identity going forward and multiplies the gradient by ``-lambda`` going back, so one minimisation
 trains the domain head to tell the domains apart while pushing the features to make that impossible.
 ``lambda`` rises from 0 with the training progress p in [0, 1] as ``2 / (1 + exp(-gamma p)) - 1``
-(the paper's schedule, gamma = 10), so the classifier first learns something worth protecting.
+(the paper's schedule, gamma = 10), so the classifier first learns something worth protecting. MC and
+data weigh the same in the domain loss and in the reported domain accuracy (0.5 = chance whatever the
+mix); optionally the head gets extra updates of its own after every batch (``domain_steps``), which keeps
+it close to the best MC-vs-data classifier of the current features.
 
 :class:`DomainAdversarialMixin` gives a model with ``features(x)``, ``classifier`` and ``domain_head``
 the Trainer's ``task = "custom"`` interface; :class:`LambdaSchedule` is the Trainer callback that moves
@@ -67,8 +70,15 @@ def lambda_at(progress: float, *, lambda_max: float = 1.0, gamma: float = 10.0, 
     return float(lambda_max) * shape
 
 
-def check_adversarial_settings(kind: str, lambda_max, gamma, schedule, domain_weight) -> None:
+def check_adversarial_settings(kind: str, lambda_max, gamma, schedule, domain_weight, domain_steps=0,
+                               domain_lr=1e-3) -> None:
     """Raise a ConfigError naming the bad setting of a domain-adversarial model."""
+    if isinstance(domain_steps, bool) or not isinstance(domain_steps, int) or domain_steps < 0:
+        raise ConfigError(f"model {kind!r}: domain_steps must be an int >= 0 (extra domain-head updates per "
+                          f"batch), got {domain_steps!r}")
+    if (isinstance(domain_lr, bool) or not isinstance(domain_lr, (int, float)) or not domain_lr > 0
+            or math.isinf(domain_lr)):
+        raise ConfigError(f"model {kind!r}: domain_lr must be a finite number > 0, got {domain_lr!r}")
     for name, value in (("lambda_max", lambda_max), ("gamma", gamma), ("domain_weight", domain_weight)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
             raise ConfigError(f"model {kind!r}: {name} must be a finite number >= 0, got {value!r}")
@@ -88,9 +98,38 @@ class DomainAdversarialMixin:
     task = "custom"
     uses_domain = True  # the pipeline feeds (domain, label) as extra targets and keeps unlabelled rows
 
-    def _init_adversarial(self) -> None:
+    def _init_adversarial(self, domain_steps: int = 0, domain_lr: float = 1e-3) -> None:
         self.lambda_ = 0.0
         self._stats: dict[str, torch.Tensor] = {}
+        self.domain_steps, self.domain_lr = int(domain_steps), float(domain_lr)
+        self._head_batch: tuple[torch.Tensor, ...] | None = None
+        self._head_optimizer: torch.optim.Optimizer | None = None
+
+    def train_domain_head(self) -> None:
+        """``domain_steps`` extra updates of the domain head alone on the last training batch's features.
+
+        The adversary is only useful while its head is close to the best MC-vs-data classifier of the
+        current features: a head that lags behind is fooled by features that still carry the domain (a
+        fresh probe then finds it). These updates (their own Adam, ``domain_lr``) keep the head caught
+        up; the features are detached, so only the head learns from them. Called by
+        :class:`LambdaSchedule` after every optimiser step of the Trainer.
+        """
+        if not self.domain_steps or self._head_batch is None:
+            return
+        feats, domain, balance = self._head_batch
+        self._head_batch = None
+        if self._head_optimizer is None:
+            self._head_optimizer = torch.optim.Adam(self.domain_head.parameters(), lr=self.domain_lr)
+        with torch.enable_grad():
+            for _ in range(self.domain_steps):
+                logits = self.domain_head(feats).squeeze(-1)
+                loss = (balance * F.binary_cross_entropy_with_logits(logits, domain, reduction="none")).mean()
+                self._head_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self._head_optimizer.step()
+        # The Trainer clears gradients before its next backward pass; clear the head's now so that
+        # nothing of these steps can leak into it.
+        self._head_optimizer.zero_grad(set_to_none=True)
 
     def set_progress(self, progress: float) -> None:
         """Set lambda for training progress ``progress`` in [0, 1] (called by :class:`LambdaSchedule`)."""
@@ -106,13 +145,15 @@ class DomainAdversarialMixin:
 
     @torch.no_grad()
     def domain_accuracy(self, x: np.ndarray, domain: np.ndarray, sample_weight: np.ndarray | None = None, *,
-                        batch_size: int = 65536) -> float:
+                        balanced: bool = True, batch_size: int = 65536) -> float:
         """Weighted accuracy of the domain head on preprocessed inputs (0.5 = the domains look alike).
 
         Args:
             x: (n, n_inputs) preprocessed features.
             domain: (n,) 0 for MC, 1 for data.
             sample_weight: per-event weights (default: ones).
+            balanced: rescale the weights so that MC and data weigh the same; otherwise a head that
+                always answers the larger domain would score its share (e.g. 0.56) instead of 0.5.
             batch_size: events per forward pass.
 
         Returns:
@@ -129,8 +170,15 @@ class DomainAdversarialMixin:
             self.train(was_training)
         if not logits:
             return float("nan")
-        correct = (torch.cat(logits).numpy() > 0).astype(np.int64) == np.asarray(domain).astype(np.int64)
+        is_data = np.asarray(domain).astype(np.int64)
+        correct = (torch.cat(logits).numpy() > 0).astype(np.int64) == is_data
         w = np.ones(len(correct)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if balanced:
+            w = w.copy()
+            for d in (0, 1):
+                total = w[is_data == d].sum()
+                if total > 0:
+                    w[is_data == d] /= total
         return float(np.sum(w * correct) / np.sum(w)) if np.sum(w) > 0 else float("nan")
 
     def event_losses(self, x: torch.Tensor, y: torch.Tensor | None, extra: torch.Tensor) -> torch.Tensor:
@@ -147,10 +195,19 @@ class DomainAdversarialMixin:
         codes = torch.nan_to_num(label, nan=0.0).long()
         ce = F.cross_entropy(logits, codes, reduction="none")
         class_loss = torch.where(known, ce, torch.zeros_like(ce))
-        domain_loss = F.binary_cross_entropy_with_logits(dom, domain, reduction="none")
+        # Each domain carries half of the domain loss whatever the MC/data mix of the batch, so the head
+        # cannot win by leaning towards the larger sample and the reversed gradient pulls both ways alike.
+        is_data = domain > 0.5
+        n_data = is_data.sum()
+        n_mc = domain.numel() - n_data
+        balance = torch.where(is_data, domain.numel() / (2.0 * n_data.clamp_min(1)),
+                              domain.numel() / (2.0 * n_mc.clamp_min(1)))
+        domain_loss = balance * F.binary_cross_entropy_with_logits(dom, domain, reduction="none")
         self._accumulate("train" if self.training else "val", class_loss, known, domain_loss,
-                         (dom > 0).float() == domain)
+                         (dom > 0) == is_data, is_data)
         if self.training:
+            if self.domain_steps:
+                self._head_batch = (feats.detach(), domain, balance.detach())
             return class_loss + self.domain_weight * domain_loss
         # Validation (model selection) asks for a good classifier whose features hide the domain: the
         # class loss plus lambda_max x domain_weight x (ln 2 - H(p_domain)), H the binary entropy of the
@@ -161,22 +218,30 @@ class DomainAdversarialMixin:
         entropy = -(p * torch.log(p.clamp_min(1e-7)) + (1 - p) * torch.log((1 - p).clamp_min(1e-7)))
         return class_loss + self.lambda_max * self.domain_weight * (_LN2 - entropy)
 
-    def _accumulate(self, part: str, class_loss, known, domain_loss, correct) -> None:
+    def _accumulate(self, part: str, class_loss, known, domain_loss, correct, is_data) -> None:
         # Device-side sums read once per epoch by LambdaSchedule: no per-batch host sync.
+        correct, is_data = correct.float(), is_data.float()
         vals = torch.stack([class_loss.detach().sum(), known.sum().float(), domain_loss.detach().sum(),
-                            correct.sum().float(), torch.tensor(float(correct.numel()), device=correct.device)])
+                            (correct * (1 - is_data)).sum(), (1 - is_data).sum(), (correct * is_data).sum(),
+                            is_data.sum()])
         prev = self._stats.get(part)
         self._stats[part] = vals if prev is None else prev + vals
 
     def pop_stats(self) -> dict[str, float]:
-        """Head diagnostics since the last call: class loss, domain loss and domain accuracy per part."""
+        """Head diagnostics since the last call: class loss, domain loss and balanced domain accuracy per part.
+
+        The accuracy is the mean of the MC and the data accuracies, so 0.5 means "no better than a coin"
+        whatever the MC/data mix.
+        """
         out: dict[str, float] = {}
         for part, vals in self._stats.items():
-            cl, nk, dl, corr, n = vals.tolist()
+            cl, nk, dl, c_mc, n_mc, c_data, n_data = vals.tolist()
+            n = n_mc + n_data
             prefix = "" if part == "train" else "val_"
             out[f"{prefix}class_loss"] = cl / nk if nk else float("nan")
             out[f"{prefix}domain_loss"] = dl / n if n else float("nan")
-            out[f"{prefix}domain_accuracy"] = corr / n if n else float("nan")
+            out[f"{prefix}domain_accuracy"] = (0.5 * (c_mc / n_mc + c_data / n_data) if n_mc and n_data
+                                               else (c_mc + c_data) / n if n else float("nan"))
         self._stats = {}
         return out
 
@@ -206,8 +271,10 @@ class LambdaSchedule:
     def on_fit_start(self, state) -> None:
         self.model.set_progress(0.0)
         self.model.pop_stats()
+        self.model._head_batch, self.model._head_optimizer = None, None  # a new fit starts a fresh head optimiser
 
     def on_batch_end(self, state) -> None:
+        self.model.train_domain_head()
         self.model.set_progress(self._progress(state))
 
     def on_epoch_end(self, state) -> None:

@@ -8,6 +8,7 @@ that every method and species is evaluated on the same tracks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,8 +22,9 @@ from hepml_core.pipeline import train_on_table
 from hepml_core.runs import Run, RunStore
 from hepml_core.scoring.score import predict_outputs
 
-__all__ = ["METHODS", "NN_METHODS", "MODEL_CONFIGS", "METHOD_LABELS", "TrainPlan", "missing_patterns",
-           "score_positive", "train_binary", "train_ensemble", "score_ensemble", "train_xgboost", "REST"]
+__all__ = ["METHODS", "NN_METHODS", "MODEL_CONFIGS", "METHOD_LABELS", "MAX_EPOCH_SCALE", "TrainPlan",
+           "missing_patterns", "score_positive", "train_binary", "train_ensemble", "score_ensemble", "train_xgboost",
+           "REST"]
 
 METHODS = ("fse_attention", "mean_imputation", "regression_imputation", "case_deletion", "ensemble", "nsigma",
            "xgboost")
@@ -38,12 +40,23 @@ MODEL_CONFIGS: Mapping[str, dict] = {
     "ensemble": {"kind": "pid_mlp", "imputation": "none"},
 }
 REST = "rest"
+MAX_EPOCH_SCALE = 20.0  # the most a subset's epochs are multiplied by (TrainPlan)
 _SCORE_BATCH = 4096  # small batches keep the set model's (n, F, 128) activations in cache
 
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """Loop settings shared by the study's trainings."""
+    """Loop settings shared by the study's trainings (``seed`` differs between repeats).
+
+    ``epochs``, ``patience`` and ``lr_decay`` count passes over the whole training pool
+    (``pool_size`` tracks). A network trained on a fraction f of the pool (case deletion: the
+    complete tracks, ~18 %; the ensemble: one missing pattern) makes 1/f times fewer optimizer steps
+    per epoch of its own, so it gets 1/f times the epochs and patience and a decay of
+    ``lr_decay ** f`` per epoch: the same step budget and the same learning rate at every step as the
+    networks that see every track (at most ``MAX_EPOCH_SCALE`` times the epochs, so a rare pattern's
+    network does not spend its time in per-epoch validation). Without this, at sizes far below the
+    talk's, case deletion stopped long before it had learned (see the study's docstring).
+    """
 
     epochs: int
     batch_size: int
@@ -51,11 +64,20 @@ class TrainPlan:
     seed: int
     patience: int | None
     validation: float
+    lr_decay: float | None = None
+    pool_size: int | None = None
 
-    def settings(self, epochs: int | None = None) -> TrainSettings:
-        """TrainSettings for one fit."""
-        return TrainSettings(epochs=epochs or self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
-                             early_stopping=self.patience)
+    def settings(self, epochs: int | None = None, n_tracks: int | None = None) -> TrainSettings:
+        """TrainSettings for one fit on ``n_tracks`` tracks of the pool (None: all of it)."""
+        epochs = epochs or self.epochs
+        patience, decay = self.patience, self.lr_decay
+        if n_tracks is not None and self.pool_size and 0 < n_tracks < self.pool_size:
+            scale = min(self.pool_size / n_tracks, MAX_EPOCH_SCALE)
+            epochs = math.ceil(epochs * scale)
+            patience = None if patience is None else math.ceil(patience * scale)
+            decay = None if decay is None else decay ** (1.0 / scale)
+        return TrainSettings(epochs=epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
+                             early_stopping=patience, lr_decay=decay)
 
     def split(self) -> SplitConfig:
         """Validation from the pool; no test split (the study holds its test tracks apart)."""
@@ -105,15 +127,20 @@ def train_binary(pool: pd.DataFrame, features: Sequence[str], species: str, meth
     """Train one one-vs-all model of ``method`` for ``species`` on ``pool`` (its rows as given)."""
     table = EventTable(_binary_frame(pool, features, species),
                        Schema(features=tuple(features), label="target", classes=(REST, species), weight="weight"))
-    return train_on_table(table, model=dict(model or MODEL_CONFIGS[method]), train=plan.settings(epochs),
+    return train_on_table(table, model=dict(model or MODEL_CONFIGS[method]), train=plan.settings(epochs, len(pool)),
                           split=plan.split(), store=store, config={**config, "role": method, "species": species},
                           callbacks=callbacks, cancel=cancel)
 
 
 def train_ensemble(pool: pd.DataFrame, features: Sequence[str], species: str, plan: TrainPlan, store: RunStore,
                    *, pool_codes: np.ndarray, names: Sequence[str], min_tracks: int, config: Mapping,
-                   epochs: int | None = None, callbacks=(), cancel=None) -> dict[str, str]:
+                   epochs: int | None = None, callbacks=(), cancel=None,
+                   trained: Mapping[str, str] | None = None) -> dict[str, str]:
     """One network per missing pattern with at least ``min_tracks`` training tracks, on its present features.
+
+    Args:
+        trained: pattern name -> id of a run that already is that pattern's network (the case-deletion
+            run is the "complete" network: same tracks, features, model and seed), reused, not retrained.
 
     Returns:
         pattern name -> run id (the "complete" network is always trained when complete tracks exist).
@@ -121,6 +148,9 @@ def train_ensemble(pool: pd.DataFrame, features: Sequence[str], species: str, pl
     missing = pool[list(features)].isna().to_numpy()
     out = {}
     for code, name in enumerate(names):
+        if trained and name in trained:
+            out[name] = trained[name]
+            continue
         rows = np.flatnonzero(pool_codes == code)
         labels = pool["label"].to_numpy()[rows]
         if len(rows) < (1 if name == "complete" else min_tracks) or len(np.unique(labels == species)) < 2:

@@ -23,7 +23,7 @@ from hepml_core.training.callbacks import Callback, TrainState
 from hepml_core.training.data import TensorData
 from hepml_core.training.trainer import Trainer
 
-__all__ = ["UnfreezeAt", "pretrain_regressor", "predict_regression", "regressor_layers"]
+__all__ = ["UnfreezeAt", "pretrain_regressor", "predict_regression", "regressor_layers", "build_regressor"]
 
 
 class UnfreezeAt(Callback):
@@ -90,6 +90,12 @@ def regressor_layers(n_inputs: int, n_targets: int, width: int, depth: int) -> l
     return [int(n_inputs), *[int(width)] * int(depth), int(n_targets)]
 
 
+def build_regressor(n_inputs: int, n_targets: int, *, width: int, depth: int, drop_in_every: int, seed: int):
+    """The untrained ``KinematicRegressor`` of ``pretrain_regressor`` (``width`` x ``depth`` hidden layers)."""
+    return build_model("kinematic_regressor", n_inputs, n_targets, seed=seed,
+                       layers=regressor_layers(n_inputs, n_targets, width, depth), drop_in_every=drop_in_every)
+
+
 def pretrain_regressor(generator: HnlKinematicsGenerator, scale_inputs, *, width: int, depth: int,
                        drop_in_every: int, epochs: int, events_per_epoch: int, batch_size: int, lr: float,
                        lr_decay: float, seed: int, validation_events: int = 20_000, callbacks: Sequence = (),
@@ -113,9 +119,8 @@ def pretrain_regressor(generator: HnlKinematicsGenerator, scale_inputs, *, width
     """
     x_val, t_val = generator.sample(validation_events)
     n_targets = t_val.shape[1]
-    model = build_model("kinematic_regressor", x_val.shape[1], n_targets, seed=seed,
-                        layers=regressor_layers(x_val.shape[1], n_targets, width, depth),
-                        drop_in_every=drop_in_every)
+    model = build_regressor(x_val.shape[1], n_targets, width=width, depth=depth, drop_in_every=drop_in_every,
+                            seed=seed)
     validation = TensorData(scale_inputs(x_val), extra=t_val)
     outer = _OneFit(callbacks, epochs)
     outer.start()

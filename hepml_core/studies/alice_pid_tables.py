@@ -3,12 +3,15 @@
 ``MetricScans`` sorts every (method, species, subset) score once, so purity/efficiency/F1 at any new
 threshold cost a binary search each (the app's slider); the CSV writers and the report use it too.
 The n-sigma selection is a fixed cut (n < 3, i.e. score >= 0.5) whatever the threshold: the
-threshold is the learned models' "certainty" cut.
+threshold is the learned models' "certainty" cut. With repeated trainings (``settings.repeats``)
+``repeat_table`` has the metrics of every repeat and ``spread_table`` their mean and standard
+deviation (the talk's "98.50 +- 0.02").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +22,8 @@ from hepml_core.metrics.roc import roc_auc, roc_curve
 from hepml_core.metrics.threshold import ThresholdScan
 from hepml_core.studies.alice_pid import AlicePidResult
 
-__all__ = ["NSIGMA_THRESHOLD", "SUBSETS", "MetricScans", "metrics_table", "roc_table", "auc_table",
-           "pattern_table", "write_tables", "table_names"]
+__all__ = ["NSIGMA_THRESHOLD", "SUBSETS", "MetricScans", "metrics_table", "repeat_table", "spread_table",
+           "roc_table", "auc_table", "pattern_table", "write_tables", "table_names"]
 
 NSIGMA_THRESHOLD = 0.5  # score 1 - n/6 >= 0.5 <=> n < 3
 SUBSETS = ("all", "complete")
@@ -76,6 +79,37 @@ class MetricScans:
 def metrics_table(result: AlicePidResult, threshold: float | None = None) -> pd.DataFrame:
     """Purity, efficiency and F1 = 2PE/(P+E) per method, species and subset (all / complete tracks)."""
     return MetricScans(result).at(result.threshold if threshold is None else threshold)
+
+
+def repeat_table(result: AlicePidResult, threshold: float | None = None) -> pd.DataFrame:
+    """:func:`metrics_table` of every repeated training, stacked with a ``repeat`` column (0, 1, ...)."""
+    parts = []
+    for r in range(result.repeats):
+        frame = result.frame
+        if r:  # the repeat's scores under the names MetricScans reads
+            cols = {result.score_column(m, s, r): result.score_column(m, s) for m in result.methods
+                    for s in result.species if m != "nsigma"}
+            frame = frame.drop(columns=list(cols.values())).rename(columns=cols)
+        parts.append(metrics_table(replace(result, frame=frame), threshold).assign(repeat=r))
+    return pd.concat(parts, ignore_index=True)
+
+
+def spread_table(result: AlicePidResult, threshold: float | None = None) -> pd.DataFrame:
+    """Mean and standard deviation (ddof=1; NaN with one repeat) of purity, efficiency and F1 over repeats.
+
+    Returns:
+        method, species, subset, purity_mean, purity_std, efficiency_mean, efficiency_std, f1_mean,
+        f1_std, n_repeats (rows in ``metrics_table`` order).
+    """
+    table = repeat_table(result, threshold)
+    keys = ["method", "species", "subset"]
+    grouped = table.groupby(keys, sort=False)[["purity", "efficiency", "f1"]]
+    mean, std = grouped.mean(), grouped.std(ddof=1)
+    out = pd.DataFrame(index=mean.index)
+    for col in ("purity", "efficiency", "f1"):
+        out[f"{col}_mean"], out[f"{col}_std"] = mean[col], std[col]
+    out["n_repeats"] = table.groupby(keys, sort=False).size()
+    return out.reset_index()
 
 
 def roc_table(result: AlicePidResult, max_points: int = 300) -> pd.DataFrame:
@@ -134,15 +168,20 @@ def pattern_table(result: AlicePidResult, threshold: float | None = None,
 def table_names(result: AlicePidResult) -> dict[str, str]:
     """File names of the tables: ``pid_metrics.csv`` etc., ``_real`` before the suffix for the real sample."""
     tag = "_real" if result.sample == "real" else ""
-    return {k: f"pid_{k}{tag}.csv" for k in ("metrics", "roc", "auc", "patterns")}
+    return {k: f"pid_{k}{tag}.csv" for k in ("metrics", "spread", "roc", "auc", "patterns")}
 
 
 def write_tables(result: AlicePidResult, out_dir: str | Path) -> list[Path]:
-    """Write pid_metrics(.csv|_real.csv), pid_roc, pid_auc and pid_patterns into ``out_dir`` (atomically each)."""
+    """Write pid_metrics(.csv|_real.csv), pid_spread, pid_roc, pid_auc and pid_patterns into ``out_dir``.
+
+    ``pid_spread`` holds the mean and standard deviation over repeated trainings (one repeat: std NaN).
+    Each file is written atomically.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = table_names(result)
-    tables = {names["metrics"]: metrics_table(result), names["roc"]: roc_table(result),
+    tables = {names["metrics"]: metrics_table(result), names["spread"]: spread_table(result),
+              names["roc"]: roc_table(result),
               names["auc"]: auc_table(result), names["patterns"]: pattern_table(result)}
     paths = []
     for name, table in tables.items():

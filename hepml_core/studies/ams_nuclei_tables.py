@@ -41,8 +41,17 @@ def species_groups(frame: pd.DataFrame) -> np.ndarray:
 
 
 def domain_table(result: AmsNucleiResult) -> pd.DataFrame:
-    """Domain-probe accuracy on each model's learned features (0.5: MC and data look the same)."""
-    return pd.DataFrame({"model": list(MODELS), "domain_accuracy": [result.domain_accuracy[m] for m in MODELS]})
+    """MC-vs-data accuracy on each model's learned features, measured two ways (0.5: the domains look alike).
+
+    ``domain_accuracy`` is a fresh probe classifier trained on the frozen features of half the held-out
+    events and scored on the other half (equal MC and data counts); ``domain_head_accuracy`` is the
+    adversarial model's own domain head on all held-out events, MC and data weighing the same (the
+    talk's number; the plain model has no head, NaN). The head was trained to be fooled, so the probe
+    is the stricter judge.
+    """
+    head = [result.domain_head_accuracy if m == "adversarial" else float("nan") for m in MODELS]
+    return pd.DataFrame({"model": list(MODELS), "domain_accuracy": [result.domain_accuracy[m] for m in MODELS],
+                         "domain_head_accuracy": head})
 
 
 def auc_table(result: AmsNucleiResult) -> pd.DataFrame:

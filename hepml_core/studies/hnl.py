@@ -5,8 +5,14 @@ mass hypotheses (background gets a random hypothesis); a parametrised DNN on all
 mass hypothesis and the channel one-hot, hidden [83, 30]; an xgboost BDT on the same inputs; a
 transfer-learning classifier whose trunk is a kinematic-regression network pre-trained on unlimited
 generated events (drop-in every 3 layers, E_tot-scaled targets), frozen and then unfrozen with dropout;
-and the best classical observable Mt_tot. Every model is evaluated per (mass, channel) on test events with
-adaptively binned S/sqrt(B) (``significance_vs_mass``).
+and the best classical observable Mt_tot. For comparison, the per-mass variants of the earlier work: one
+DNN and one BDT per mass hypothesis, each trained on the signal of its mass against all background
+(``per_mass_models``). Every model is evaluated per (mass, channel) on test events with adaptively binned
+S/sqrt(B) (``significance_vs_mass``).
+
+The regression network defaults to 128 x 6 so that the whole study fits in minutes on two cores;
+``HnlSettings().full_size_pretraining()`` gives the talk's 1024 x 25 (about 25 million weights), meant for
+a GPU (``Trainer(device="auto")`` uses one when torch sees it).
 
 Parametrised models score every test background event once per mass hypothesis (``HnlResult.scores``),
 so the background at mass m is what the model says at m; the talk's own shortcut, each background event
@@ -35,15 +41,24 @@ from hepml_core.scoring.score import predict_outputs
 from hepml_core.simulate._hnl_features import GEV_FEATURES, REGRESSION_INPUTS, REGRESSION_TARGETS
 from hepml_core.simulate.hnl import CHANNELS, FEATURES, MASSES, HnlKinematicsGenerator, simulate_hnl
 from hepml_core.studies._hnl_bdt import booster_to_json, predict_bdt, train_bdt
+from hepml_core.studies._hnl_per_mass import (
+    PER_MASS_MODELS, save_per_mass_bdt, save_per_mass_dnn, train_per_mass_bdt, train_per_mass_dnn,
+)
 from hepml_core.studies._hnl_transfer import UnfreezeAt, predict_regression, pretrain_regressor
 from hepml_core.training.data import TensorData
 from hepml_core.training.trainer import Trainer
 
 __all__ = ["HnlSettings", "HnlResult", "run_hnl", "load_hnl", "STUDY_NAME", "MODELS", "TRAINED_MODELS",
-           "CLASSICAL", "ONEHOT", "SIDE_COLUMNS", "RESIDUAL_FEATURES", "model_inputs", "with_models"]
+           "PARAMETRISED_MODELS", "PER_MASS_MODELS", "FULL_SIZE_REGRESSION", "CLASSICAL", "ONEHOT", "SIDE_COLUMNS",
+           "RESIDUAL_FEATURES", "model_inputs", "with_models", "study_models", "transfer_classifier"]
 
 STUDY_NAME = "hnl"
-TRAINED_MODELS = ("bdt", "pnn", "transfer")
+#: models that take the mass hypothesis as an input (one model for every mass)
+PARAMETRISED_MODELS = ("bdt", "pnn", "transfer")
+#: every trained model's score column; the per-mass variants (``PER_MASS_MODELS``) come last
+TRAINED_MODELS = (*PARAMETRISED_MODELS, *PER_MASS_MODELS)
+#: the talk's regression network (width x depth): ``HnlSettings.full_size_pretraining()``
+FULL_SIZE_REGRESSION = (1024, 25)
 MODELS = ("mt_tot", *TRAINED_MODELS)
 #: classical observables kept per test event (any of them can be binned like a model score)
 CLASSICAL = ("mt_tot", "m_3l", "e_tot", "lt_met", "met", "mt_3l_met", "max_mll", "min_mll", "ht", "pt_3l")
@@ -56,7 +71,13 @@ _CLASSES = ("background", "signal")
 @dataclass(frozen=True)
 class HnlSettings:
     """Defaults are the talk's numbers where it gives them; the regression network is smaller than the talk's
-    1024 x 25 (``regression_width=1024, regression_depth=25`` is the full-size option)."""
+    1024 x 25 (``full_size_pretraining()`` is the full-size option).
+
+    ``models`` says which of the study's models to (re)train; the study's models are the parametrised ones
+    plus, with ``per_mass_models``, the per-mass DNN and BDT (names in ``models`` outside the study's models
+    are not trained). ``per_mass_masses`` limits the per-mass variants to a few masses (None: all 16); the
+    other masses get no per-mass score.
+    """
 
     events: int = 1_600_000  # the talk: 1.6M events, ~216k signal
     seed: int = 1
@@ -94,6 +115,23 @@ class HnlSettings:
     transfer_max_train: int | None = 300_000  # training events drawn from the training split (None: all)
     patience: int | None = 5
     bdt_threads: int = 2
+    # per-mass variants: one [83, 30] DNN and one BDT per mass, signal of that mass vs all background
+    per_mass_models: bool = True
+    per_mass_masses: tuple[float, ...] | None = None  # None: all 16 mass hypotheses
+    per_mass_hidden: tuple[int, ...] = (83, 30)
+    per_mass_epochs: int = 5
+    per_mass_bdt_trees: int = 100
+    # background drawn once (training: this many, validation: half), shared by all masses; None: all
+    per_mass_max_background: int | None = 100_000
+
+    def full_size_pretraining(self) -> HnlSettings:
+        """These settings with the talk's regression network: 1024 wide, 25 hidden layers (~25M weights).
+
+        Slow on a CPU (each pre-training epoch is ~250x the default network's work); run it where torch sees
+        a GPU, e.g. ``python benchmarks/accept_hnl.py --full-size-pretraining``.
+        """
+        width, depth = FULL_SIZE_REGRESSION
+        return replace(self, regression_width=width, regression_depth=depth)
 
 
 @dataclass
@@ -123,8 +161,18 @@ class HnlResult:
 
     @property
     def models(self) -> tuple[str, ...]:
-        """Model score columns present (``mt_tot`` first)."""
+        """Model score columns present (``mt_tot`` first, the per-mass variants last)."""
         return ("mt_tot", *[m for m in TRAINED_MODELS if m in self.scores.columns])
+
+
+def study_models(settings: HnlSettings) -> tuple[str, ...]:
+    """The trained models a study with these settings has: the parametrised ones, and the per-mass ones
+    when ``settings.per_mass_models``."""
+    return PARAMETRISED_MODELS + (PER_MASS_MODELS if settings.per_mass_models else ())
+
+
+def _per_mass_masses(settings: HnlSettings) -> tuple[float, ...]:
+    return MASSES if settings.per_mass_masses is None else tuple(float(m) for m in settings.per_mass_masses)
 
 
 def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -163,6 +211,15 @@ def _check(settings: HnlSettings) -> None:
     if settings.events < 2000:
         raise ConfigError(f"HnlSettings.events = {settings.events}; use at least 2000 (16 masses x 5 channels "
                           f"need signal in every test group)")
+    if settings.per_mass_masses is not None:
+        bad = [m for m in settings.per_mass_masses if not np.isclose(MASSES, float(m)).any()]
+        if bad or not settings.per_mass_masses:
+            raise ConfigError(f"HnlSettings.per_mass_masses = {settings.per_mass_masses!r}: "
+                              f"{'unknown ' + str(bad) if bad else 'empty'}; accepted: some of "
+                              f"{', '.join(f'{m:g}' for m in MASSES)} (None: all)")
+    if not any(m in study_models(settings) for m in settings.models):
+        raise ConfigError(f"HnlSettings.models = {settings.models!r} trains none of the study's models "
+                          f"{study_models(settings)}; set per_mass_models=True to train per-mass variants")
 
 
 @torch.no_grad()
@@ -252,11 +309,12 @@ def run_hnl(settings: HnlSettings, store: RunStore, *, callbacks: Sequence = (),
     Args:
         settings: sizes, seeds and hyperparameters.
         store: where the model runs and the study record are saved.
-        callbacks: Trainer callbacks for the neural networks (in order: pnn, regressor(s), transfer).
+        callbacks: Trainer callbacks for the neural networks (in order: pnn, regressor(s), transfer, and
+            dnn_per_mass as one fit of all its masses' epochs).
         cancel: optional CancelToken.
         progress: optional ``progress(step: str)``.
         base: a previous result of the same events (same events, seed and fractions): models not listed
-            in ``settings.models`` keep its scores (the app's "retrain one model").
+            in ``settings.models`` keep its scores (the app's "retrain one model"), when it has them.
 
     Returns:
         The HnlResult (also saved; ``load_hnl`` finds it).
@@ -266,14 +324,15 @@ def run_hnl(settings: HnlSettings, store: RunStore, *, callbacks: Sequence = (),
     """
     _check(settings)
     say = progress or (lambda step: None)
-    retrain = tuple(m for m in TRAINED_MODELS if m in settings.models)
+    wanted = study_models(settings)
+    retrain = tuple(m for m in wanted if m in settings.models)
     if base is not None:
         same = ("events", "seed", "validation_fraction", "test_fraction")
         diff = [k for k in same if getattr(base.settings, k) != getattr(settings, k)]
         if diff:
             raise ConfigError(f"run_hnl: base study differs in {diff}; retrain all models or use the same values")
-    elif retrain != TRAINED_MODELS:
-        missing = [m for m in TRAINED_MODELS if m not in retrain]
+    elif retrain != wanted:
+        missing = [m for m in wanted if m not in retrain]
         raise ConfigError(f"run_hnl: models {missing} are not retrained but no base study was given to take them from")
     say(f"simulating {settings.events:,} events")
     frame = simulate_hnl(settings.events, seed=settings.seed)
@@ -329,6 +388,28 @@ def run_hnl(settings: HnlSettings, store: RunStore, *, callbacks: Sequence = (),
                                             callbacks, cancel, say)
         scorers.append(scorer)
 
+    per_mass = _per_mass_masses(settings)
+    if "dnn_per_mass" in retrain:
+        say(f"training the per-mass DNNs ({len(per_mass)} masses, hidden {list(settings.per_mass_hidden)}, "
+            f"{settings.per_mass_epochs} epochs each)")
+        models, pre, feats_pm, hist = train_per_mass_dnn(
+            frame, tr, va, per_mass, hidden=settings.per_mass_hidden, dropout=settings.pnn_dropout,
+            epochs=settings.per_mass_epochs, batch_size=settings.pnn_batch_size, lr=settings.pnn_lr,
+            max_background=settings.per_mass_max_background, seed=settings.seed, patience=settings.patience,
+            callbacks=callbacks, cancel=cancel)
+        run_ids["dnn_per_mass"], scorer = save_per_mass_dnn(store, record, models, pre, feats_pm, hist)
+        histories["dnn_per_mass"] = pd.DataFrame(hist)
+        scorers.append(scorer)
+    if "bdt_per_mass" in retrain:
+        say(f"training the per-mass BDTs ({len(per_mass)} masses, {settings.per_mass_bdt_trees} trees each)")
+        boosters, feats_pm, hist = train_per_mass_bdt(
+            frame, tr, va, per_mass, trees=settings.per_mass_bdt_trees, depth=settings.bdt_depth,
+            lr=settings.bdt_lr, max_background=settings.per_mass_max_background, seed=settings.seed,
+            threads=settings.bdt_threads, patience=settings.patience, cancel=cancel)
+        run_ids["bdt_per_mass"], scorer = save_per_mass_bdt(store, record, boosters, feats_pm, hist)
+        histories["bdt_per_mass"] = pd.DataFrame(hist)
+        scorers.append(scorer)
+
     say("scoring test events at every mass hypothesis")
     events, scores = _score(settings, frame, te, scorers, base)
     with store.create("study") as writer:
@@ -379,10 +460,7 @@ def _train_transfer(settings, store, frame, tr, va, te, record, run_ids, histori
     x = _transfer_x(frame, pre)
     y = frame["label"].to_numpy()
     tw = frame["train_weight"].to_numpy()
-    clf = build_model("transfer_classifier", x.shape[1], 2, seed=settings.seed,
-                      layers=[x.shape[1], *settings.transfer_hidden, 2], trunk_layers=regressor.hparams["layers"],
-                      drop_in_every=settings.drop_in_every, dropout=settings.transfer_dropout, frozen=True)
-    clf.load_trunk(regressor.state_dict())
+    clf = transfer_classifier(settings, x.shape[1], regressor)
     trainer = Trainer(epochs=settings.transfer_epochs, batch_size=settings.transfer_batch_size, lr=settings.transfer_lr,
                       seed=settings.seed, early_stopping=settings.patience,
                       callbacks=[*callbacks, UnfreezeAt(clf, settings.transfer_unfreeze_epoch)], cancel=cancel)
@@ -402,6 +480,16 @@ def _train_transfer(settings, store, frame, tr, va, te, record, run_ids, histori
     run_ids["transfer"] = writer.id
     histories["transfer"] = pd.DataFrame(result.history)
     return _transfer_scorer(clf, pre), pd.concat(residual_parts, ignore_index=True)
+
+
+def transfer_classifier(settings: HnlSettings, n_inputs: int, regressor):
+    """The transfer classifier (frozen) whose trunk is a copy of ``regressor``'s hidden layers, head
+    ``settings.transfer_hidden``; ``n_inputs`` counts the raw inputs and the side columns."""
+    clf = build_model("transfer_classifier", n_inputs, 2, seed=settings.seed,
+                      layers=[n_inputs, *settings.transfer_hidden, 2], trunk_layers=regressor.hparams["layers"],
+                      drop_in_every=settings.drop_in_every, dropout=settings.transfer_dropout, frozen=True)
+    clf.load_trunk(regressor.state_dict())
+    return clf
 
 
 def _cap(rows: np.ndarray, limit: int | None, seed: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 The same functions feed the CSV files of ``hepml study hnl``, the static report, the app and the notebook.
 Mass-independent scores (Mt_tot and every classical observable) are binned on the test events once
 (each background event counts once); parametrised scores use the background scored at each mass
-hypothesis (``background="matching"`` on ``HnlResult.scores``).
+hypothesis (``background="matching"`` on ``HnlResult.scores``), and so do the per-mass variants (at mass m
+every background event goes through the model of m). A per-mass variant trained for a few masses only
+has rows for those masses.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ _COLS = dict(mass="mass_hyp", channel="channel", label="label", weight="weight")
 
 def _source(result: HnlResult, name: str) -> tuple[pd.DataFrame, str]:
     if name in TRAINED_MODELS and name in result.scores.columns:
-        return result.scores, "matching"
+        scored = result.scores[name].notna()
+        # per-mass variants trained for a few masses only: the other masses have no score
+        return (result.scores if scored.all() else result.scores[scored.to_numpy()]), "matching"
     if name in result.events.columns and name not in ("event", "label", "channel", "mass_hyp", "process", "weight"):
         return result.events, "all"
     raise MissingKeyError("model or feature", name, f"HNL study {result.study_run_id}",
@@ -78,7 +82,8 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
         table: ``significance_table`` output.
 
     Returns:
-        One row per mass: ``z_<model>`` columns and ``<model>_beats_mt_tot`` booleans.
+        One row per mass: ``z_<model>`` columns and ``<model>_beats_mt_tot`` booleans (nullable: NA where
+        a Z is missing).
     """
     mean = average_over_channels(table)
     wide = mean.pivot(index="mass", columns="model", values="z")
@@ -86,9 +91,13 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
     for model in wide.columns:
         out[f"z_{model}"] = wide[model].to_numpy()
     if "mt_tot" in wide.columns:
+        ref = wide["mt_tot"].to_numpy()
         for model in wide.columns:
             if model != "mt_tot":
-                out[f"{model}_beats_mt_tot"] = wide[model].to_numpy() > wide["mt_tot"].to_numpy()
+                z = wide[model].to_numpy()
+                # NA where either Z is missing (a per-mass variant trained for a few masses only)
+                out[f"{model}_beats_mt_tot"] = pd.array(np.where(np.isnan(z) | np.isnan(ref), None, z > ref),
+                                                        dtype="boolean")
     return out
 
 

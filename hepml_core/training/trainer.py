@@ -8,6 +8,10 @@ Speed comes from not doing per-batch work that is not needed: whole tensors live
 batches are slices (:class:`~hepml_core.training.data.BatchIterator`), event and class weights are
 multiplied once per fit, and the epoch loss is accumulated on the device and read once per epoch
 instead of syncing with ``.item()`` after every batch.
+
+The learning rate may decay exponentially per epoch (``lr_decay``, torch's ``ExponentialLR``: the
+ALICE PID talk's schedule); the rate each epoch trained with is in its history row, so live curves
+can show it.
 """
 
 from __future__ import annotations
@@ -115,7 +119,9 @@ class Trainer:
     Args:
         epochs: maximum number of passes over the training events.
         batch_size: events per optimizer step.
-        lr: Adam learning rate.
+        lr: Adam learning rate (of the first epoch).
+        lr_decay: ``None`` keeps ``lr`` constant; a factor ``gamma`` in (0, 1] multiplies it after
+            every epoch (exponential schedule), so epoch ``k`` (from 1) trains with ``lr * gamma**(k-1)``.
         weight_decay: Adam's L2 penalty.
         seed: seeds the per-epoch shuffling and dropout, so a fit is repeatable on CPU.
         early_stopping: patience in epochs on the validation loss; ``None`` disables it. Ignored
@@ -126,12 +132,13 @@ class Trainer:
     """
 
     def __init__(self, *, epochs: int = 20, batch_size: int = 512, lr: float = 1e-3,
-                 weight_decay: float = 0.0, seed: int = 1, early_stopping: int | None = 5,
-                 device: str | torch.device = "auto", callbacks: Sequence[Any] = (),
-                 cancel: CancelToken | None = None) -> None:
+                 lr_decay: float | None = None, weight_decay: float = 0.0, seed: int = 1,
+                 early_stopping: int | None = 5, device: str | torch.device = "auto",
+                 callbacks: Sequence[Any] = (), cancel: CancelToken | None = None) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_decay = lr_decay
         self.weight_decay = weight_decay
         self.seed = seed
         self.early_stopping = early_stopping
@@ -151,6 +158,11 @@ class Trainer:
             positive_int("early_stopping (patience)", self.early_stopping)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"Trainer: lr must be a positive number, got {self.lr!r}")
+        decay = self.lr_decay
+        if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float))
+                                  or not 0 < decay <= 1):
+            raise ConfigError(f"Trainer: lr_decay must be None (constant lr) or a factor in (0, 1] applied "
+                              f"after every epoch, got {decay!r}")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise ConfigError(f"Trainer: weight_decay must be >= 0, got {self.weight_decay!r}")
 
@@ -264,6 +276,8 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.seed)
         batches = BatchIterator(tensors, self.batch_size, shuffle=True, generator=gen)
         optimizer = _make_adam(model.parameters(), self.lr, self.weight_decay, device)
+        scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(self.lr_decay))
+                     if self.lr_decay is not None else None)
 
         callbacks = list(self.callbacks)
         if self.early_stopping is not None and val is not None:
@@ -327,6 +341,8 @@ class Trainer:
                     "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                     "seconds": time.perf_counter() - t_epoch, "lr": float(optimizer.param_groups[0]["lr"]),
                 })
+                if scheduler is not None:  # after the row: a row shows the rate its epoch trained with
+                    scheduler.step()
                 for fn in hooks["on_epoch_end"]:
                     fn(state)
                 if state.stop:

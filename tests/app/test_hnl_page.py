@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from bokeh.document import Document
@@ -16,7 +18,8 @@ from hepml_core.studies.hnl_tables import significance_table
 
 TINY = HnlSettings(events=12_000, test_fraction=0.5, validation_fraction=0.15, pnn_epochs=1, bdt_trees=5,
                    regression_width=8, regression_depth=3, regression_events_per_epoch=1000, regression_epochs=1,
-                   transfer_epochs=1, transfer_unfreeze_epoch=1, transfer_hidden=(8,))
+                   transfer_epochs=1, transfer_unfreeze_epoch=1, transfer_hidden=(8,),
+                   per_mass_masses=(85.0, 300.0), per_mass_epochs=1, per_mass_bdt_trees=5)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,39 @@ def test_state_curves_follow_channel_binning_and_bound(hnl_runs):
     assert hist is not None and per_bin is not None
     plot = significance_plot({m: s.curve(m) for m in s.models}, method=s.method, binning=s.binning, channel=AVERAGE)
     assert "GeV" in plot.get(0).kdims[0].name
+
+
+def test_per_mass_variants_are_models_to_select_and_retrain(hnl_runs):
+    _, result = hnl_runs
+    s = HnlSignificanceState(result)
+    assert {"dnn_per_mass", "bdt_per_mass"} <= set(s.param.models.objects) and "dnn_per_mass" in s.models
+    s.max_rel_unc = 0.5
+    x, z = s.curve("dnn_per_mass")
+    assert list(x) == [85.0, 300.0] and np.isfinite(z).all()  # only the masses that have a per-mass model
+    s.models = ["pnn", "dnn_per_mass"]
+    plot = significance_plot({m: s.curve(m) for m in s.models}, method=s.method, binning=s.binning, channel=AVERAGE)
+    curves = [e for e in plot if type(e).__name__ == "Curve"]
+    assert [c.label for c in curves] == ["parametrised DNN", "per-mass DNN"]
+    assert [c.opts.get().kwargs["line_dash"] for c in curves] == ["solid", "dashed"]
+    s.detail_model, s.mass = "bdt_per_mass", 85.0
+    bins, (xs, ws, xb, wb) = s.detail()
+    assert len(xs) and len(xb) and np.isfinite(xb).all()
+    s.mass = 100.0  # no per-mass model there: the bin view says so
+    bins, samples = s.detail()
+    assert bins is None and not len(samples[0]) and not len(samples[2])
+    hist, _ = bin_detail_plots(bins, samples, model=s.detail_model, mass=s.mass, channel=s.detail_channel)
+    assert "no per-mass BDT score at this mass" in hist.opts.get().kwargs["title"]
+    # the Retrain form: per-mass variants are ticked like the others and count as one network fit
+    form = HnlSettingsForm(result.settings)
+    assert form.retrain_models == ["bdt", "pnn", "transfer", "dnn_per_mass", "bdt_per_mass"]
+    form.retrain_models = ["dnn_per_mass"]
+    _, text, probe = hnl_job_factory(form, "unused", lambda: result)()
+    assert "dnn_per_mass" in text and probe.models == ("dnn_per_mass",) and probe.planned == (2 * 1,)
+    # a study made without per-mass variants: not ticked at first, ticking one adds it
+    plain = HnlSettingsForm(replace(result.settings, per_mass_models=False))
+    assert plain.retrain_models == ["bdt", "pnn", "transfer"]
+    plain.retrain_models = ["bdt_per_mass"]
+    assert plain.to_settings().per_mass_models
 
 
 def test_page_renders_and_retrain_keeps_untouched_models(hnl_runs, service):

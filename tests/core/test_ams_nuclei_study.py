@@ -90,4 +90,7 @@ def test_histograms_and_below_l1(study, tmp_path):
     assert list(pd.read_csv(tmp_path / "efficiency.csv").columns) == [
         "model", "selection", "domain", "threshold", "signal_efficiency", "background_fraction"]
     assert list(pd.read_csv(tmp_path / "auc.csv").columns) == ["model", "selection", "domain", "auc"]
-    assert list(pd.read_csv(tmp_path / "domain.csv").columns) == ["model", "domain_accuracy"]
+    domain = pd.read_csv(tmp_path / "domain.csv").set_index("model")
+    assert list(domain.columns) == ["domain_accuracy", "domain_head_accuracy"]
+    assert domain.loc["adversarial", "domain_head_accuracy"] == pytest.approx(result.domain_head_accuracy)
+    assert np.isnan(domain.loc["plain", "domain_head_accuracy"])

@@ -65,11 +65,20 @@ def test_early_stopping_can_be_switched_off():
     assert load_config(raw).train.early_stopping is None
 
 
+def test_lr_decay_parses_round_trips_and_defaults_to_a_constant_rate():
+    raw = yaml.safe_load(yaml.safe_dump(EXAMPLE))
+    assert load_config(raw).train.lr_decay is None
+    raw["train"]["lr_decay"] = 0.98
+    config = load_config(raw)
+    assert config.train.lr_decay == 0.98 and load_config(config.to_dict()).train == config.train
+
+
 @pytest.mark.parametrize(
     "mutate,message",
     [
         (lambda r: r["train"].update(epochs="many"), "train.epochs must be an integer"),
         (lambda r: r["train"].update(lr=-1), "train.lr > 0"),
+        (lambda r: r["train"].update(lr_decay=1.2), "train.lr_decay .* must be in \\(0, 1\\]"),
         (lambda r: r["data"].update(features="f0"), "data.features must be a non-empty list"),
         (lambda r: r["data"]["split"].update(validation=0.6, test=0.5), "leave events for training"),
         (lambda r: r.pop("model"), "needs a 'model:' section"),

@@ -56,6 +56,84 @@ def test_dann_loss_uses_labels_of_mc_rows_only():
     np.testing.assert_allclose(model.event_losses(x, None, extra).detach().numpy(), want, rtol=1e-5, atol=1e-6)
 
 
+def test_domain_loss_gives_each_domain_half_the_weight():
+    """In a batch of 1 MC and 3 data events each MC event weighs 3x a data event in the domain term."""
+    model = build_model("dann_classifier", 4, 2, seed=0, layers=[4, 8, 2], dropout=0.0)
+    x = torch.randn(4, 4)
+    extra = torch.tensor([[0, 1], [1, float("nan")], [1, float("nan")], [1, float("nan")]])
+    losses = model.event_losses(x, None, extra)
+    bce = F.binary_cross_entropy_with_logits(model.domain_logits(x), extra[:, 0], reduction="none")
+    ce = F.cross_entropy(model(x)[:1], torch.tensor([1]), reduction="none")
+    want = torch.cat([ce + 2.0 * bce[:1], (2.0 / 3.0) * bce[1:]])
+    torch.testing.assert_close(losses, want)
+
+
+def test_domain_head_accuracy_is_balanced():
+    """A head that always answers "MC" scores 0.5 on an 80 % MC sample, not 0.8."""
+    model = build_model("dann_classifier", 3, 2, seed=0, layers=[3, 8, 2])
+    last = model.domain_head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-5.0)
+    x = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    domain = np.r_[np.zeros(80), np.ones(20)]
+    assert model.domain_accuracy(x, domain) == pytest.approx(0.5)
+    assert model.domain_accuracy(x, domain, balanced=False) == pytest.approx(0.8)
+    # weights count too: giving the data events 4x the weight balances the raw accuracy
+    assert model.domain_accuracy(x, domain, np.r_[np.ones(80), 4 * np.ones(20)], balanced=False) == pytest.approx(0.5)
+
+
+def test_reversed_domain_gradient_reaches_every_branch_and_the_fusion():
+    """The domain term's gradient on every branch, the fusion and the head equals -lambda (head: +1) times
+    the gradient of the same loss without reversal, and is non-zero everywhere."""
+    model = build_model("multimodal_dann", 87, 2, seed=1, layout=model_layout(), branch_dim=8, heads=2,
+                        fused_dim=8, gnn_hidden=8, gnn_rounds=1, dropout=0.0)
+    model.lambda_ = 0.7
+    x = torch.randn(16, 87)
+    extra = torch.stack([torch.cat([torch.zeros(8), torch.ones(8)]), torch.full((16,), float("nan"))], dim=1)
+    model.event_losses(x, None, extra).sum().backward()  # no labels: only the domain term
+    reversed_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    F.binary_cross_entropy_with_logits(model.domain_logits(x), extra[:, 0], reduction="sum").backward()
+    for branch in ("tracker_gnn", "cluster_cnn", "rigidity_mlp", "tof_mlp", "fusion", "domain_head"):
+        names = [n for n, _ in model.named_parameters() if n.startswith(branch + ".")]
+        assert names, branch
+        sign = 1.0 if branch == "domain_head" else -0.7
+        total = 0.0
+        for n in names:
+            plain = dict(model.named_parameters())[n].grad
+            torch.testing.assert_close(reversed_grads[n], sign * plain, rtol=1e-4, atol=1e-7)
+            total += float(plain.abs().sum())
+        assert total > 0, f"no domain gradient reaches {branch}"
+    # without labels the class head learns nothing from these events
+    assert all(float(g.abs().sum()) == 0 for n, g in reversed_grads.items() if n.startswith("classifier."))
+
+
+def test_extra_domain_head_steps_train_the_head_only():
+    model = build_model("dann_classifier", 3, 2, seed=0, layers=[3, 8, 2], dropout=0.0, domain_steps=20,
+                        domain_lr=1e-2)
+    rng = np.random.default_rng(1)
+    domain = torch.from_numpy(np.r_[np.zeros(64), np.ones(64)].astype(np.float32))
+    x = torch.from_numpy(rng.normal(size=(128, 3)).astype(np.float32)) + 2.0 * domain[:, None]
+    extra = torch.stack([domain, torch.full((128,), float("nan"))], dim=1)
+    model.train()
+    model.event_losses(x, None, extra)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        loss_before = F.binary_cross_entropy_with_logits(model.domain_logits(x), domain).item()
+    model.train_domain_head()
+    for n, p in model.named_parameters():
+        changed = not torch.equal(p.detach(), before[n])
+        assert changed == n.startswith("domain_head."), n
+        assert p.grad is None  # nothing left behind for the Trainer's optimiser
+    with torch.no_grad():
+        assert F.binary_cross_entropy_with_logits(model.domain_logits(x), domain).item() < loss_before - 0.05
+    with pytest.raises(ConfigError, match="domain_steps"):
+        build_model("dann_classifier", 3, 2, layers=[3, 8, 2], domain_steps=-1)
+    with pytest.raises(ConfigError, match="domain_lr"):
+        build_model("multimodal_dann", 87, 2, layout=model_layout(), domain_lr=0.0)
+
+
 def test_dann_settings_are_checked():
     with pytest.raises(ConfigError, match="schedule"):
         build_model("dann_classifier", 4, 2, layers=[4, 8, 2], schedule="cosine")

@@ -92,3 +92,28 @@ def test_pretraining_learns_and_reports_one_continuous_fit():
     np.testing.assert_allclose(lrs, [3e-3 * 0.8 ** k for k in range(4)])
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     assert isinstance(_OneFit([], 1).state.history, list)
+
+
+def test_full_size_pretraining_option_builds_the_talks_network():
+    """The talk's 1024 x 25 regressor (~25M weights) and its transfer classifier build and run (not trained)."""
+    from hepml_core.simulate._hnl_features import REGRESSION_INPUTS, REGRESSION_TARGETS
+    from hepml_core.studies._hnl_transfer import build_regressor
+    from hepml_core.studies.hnl import FULL_SIZE_REGRESSION, SIDE_COLUMNS, HnlSettings, _check, transfer_classifier
+
+    settings = HnlSettings().full_size_pretraining()
+    assert (settings.regression_width, settings.regression_depth) == FULL_SIZE_REGRESSION == (1024, 25)
+    assert settings.events == HnlSettings().events and settings.drop_in_every == 3  # only the network changes
+    _check(settings)
+    reg = build_regressor(len(REGRESSION_INPUTS), len(REGRESSION_TARGETS), width=settings.regression_width,
+                          depth=settings.regression_depth, drop_in_every=settings.drop_in_every, seed=1)
+    n_params = sum(p.numel() for p in reg.parameters() if p.requires_grad)
+    assert 24e6 < n_params < 27e6, n_params  # "about 25 million trainable parameters"
+    assert len(reg.trunk.linears) == 25
+    # drop-in: every third hidden layer also takes the 14 raw inputs
+    assert sum(lin.in_features == 1024 + len(REGRESSION_INPUTS) for lin in reg.trunk.linears) == 8
+    n_in = len(REGRESSION_INPUTS) + len(SIDE_COLUMNS)
+    clf = transfer_classifier(settings, n_in, reg)
+    assert clf.frozen and torch.equal(clf.trunk.linears[-1].weight, reg.trunk.linears[-1].weight)
+    with torch.no_grad():
+        assert reg(torch.zeros(3, len(REGRESSION_INPUTS))).shape == (3, len(REGRESSION_TARGETS))
+        assert clf(torch.zeros(3, n_in)).shape == (3, 2)

@@ -136,6 +136,33 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
         assert torch.equal(value, result.best_state[name])
 
 
+def test_exponential_lr_decay_trains_epoch_k_with_lr0_gamma_to_the_k_minus_1():
+    # one full batch per epoch, so each epoch is one Adam step; the reference loop sets the rate by hand
+    x, y = blobs(120)
+    lr0, gamma, epochs = 0.05, 0.5, 4
+    model, reference = mlp(seed=3), mlp(seed=3)
+    snaps = Snapshots(model)
+    result = Trainer(epochs=epochs, batch_size=len(x), lr=lr0, lr_decay=gamma, early_stopping=None,
+                     callbacks=[snaps], device="cpu").fit(model, TensorData(x, y))
+    assert [r["lr"] for r in result.history] == pytest.approx([lr0 * gamma ** k for k in range(epochs)])
+    optimizer = torch.optim.Adam(reference.parameters(), lr=lr0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for epoch in range(1, epochs + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = lr0 * gamma ** (epoch - 1)
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(reference(xt), yt).backward()
+        optimizer.step()
+        for name, value in reference.state_dict().items():
+            torch.testing.assert_close(snaps.by_epoch[epoch][name], value, rtol=1e-5, atol=1e-6)
+    # the same fit at a constant rate ends elsewhere: the schedule really reached the optimizer
+    constant = mlp(seed=3)
+    flat = Trainer(epochs=epochs, batch_size=len(x), lr=lr0, early_stopping=None, device="cpu").fit(
+        constant, TensorData(x, y))
+    assert [r["lr"] for r in flat.history] == [lr0] * epochs
+    assert not params_equal(constant, model)
+
+
 def test_cancel_raises_promptly_and_keeps_the_best_weights():
     x, y = blobs(300)
     token, model = CancelToken(), mlp()
@@ -219,6 +246,8 @@ def test_batch_iterator_covers_every_event_once_per_epoch_in_a_new_order():
         ({}, "too_many_classes", DataError, "set layers\\[-1\\] = 5"),
         ({"epochs": 0}, "ok", ConfigError, "epochs must be an int >= 1"),
         ({"lr": -1.0}, "ok", ConfigError, "lr must be a positive number"),
+        ({"lr_decay": 1.5}, "ok", ConfigError, "lr_decay must be None \\(constant lr\\) or a factor in"),
+        ({"lr_decay": 0.0}, "ok", ConfigError, "lr_decay must be None"),
         ({"device": "tpu9"}, "ok", ConfigError, "not a torch device"),
     ],
 )

@@ -51,7 +51,9 @@ def wait_http(url: str, timeout: float = 60.0) -> float:
     last: Exception | None = None
     while time.time() - start < timeout:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            # a page render can take longer than 5 s on a busy machine; a client that gives up and asks again
+            # only piles more renders on the server, so wait for each answer
+            with urllib.request.urlopen(url, timeout=max(5.0, timeout - (time.time() - start))) as response:
                 if response.status == 200:
                     return time.time() - start
         except OSError as err:
@@ -108,8 +110,9 @@ def server(ui_runs):
     try:
         wait_http(srv.url("he_study"), timeout=90)
     except TimeoutError:
+        log = srv.log()  # read before stop() closes it
         srv.stop()
-        raise AssertionError("the app did not start:\n" + srv.log())
+        raise AssertionError("the app did not start:\n" + log)
     yield srv
     srv.stop()
 
