@@ -198,6 +198,8 @@ def run_child(control: Any, conn: Any, parent_pid: int, threads: int, preload: b
         import cloudpickle
 
         cancel = PipeCancelToken(control)
+        # The payload is the server's own work function, sent by the parent that spawned this worker
+        # over a private pipe; nothing read from a run directory or a user ever reaches this call.
         work = cloudpickle.loads(payload)
         run_id = work([StreamCallback(send)], cancel, lambda text: send(("stage", str(text))))
         send(("result", "done", str(run_id), ""))
