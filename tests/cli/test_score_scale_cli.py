@@ -99,7 +99,9 @@ def test_the_progress_bar_counts_partitions_on_stderr(trained, tmp_path, capsys)
     _, runs, run_id, data = trained
     assert _score(run_id, runs, f"{data}/run*.root:Events", tmp_path / "out", "--step", "1000") == 0
     err = capsys.readouterr().err
-    assert "scoring" in err and "3/3" in err and "partition" in err
+    # The bar knows the 3 partitions up front; tqdm may skip redraws between them when they are fast,
+    # so the count shows as "k/3" and the closing line names all 3.
+    assert "scoring" in err and "/3 [" in err and "partition" in err and "3 partitions" in err
 
 
 def test_one_file_to_one_parquet_still_works_and_a_glob_needs_a_folder(trained, tmp_path, capsys):
