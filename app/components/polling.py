@@ -1,11 +1,12 @@
 """Periodic callbacks of a session that do not mark the whole server busy.
 
-Panel counts every run of a periodic callback as server-wide "busy" work (``pn.state.busy``), and every
-change of that flag updates the busy indicator of *every* live session's template. A page that polls
-(the Train panel refreshes the training queue every 0.4 s) therefore costs each other session an
-indicator update per poll: with N sessions open that is N polls times N updates, which on two cores
-took a 20-session server to seconds per threshold move. A poll is bookkeeping, not work the user
-waits for, so it runs as a background callback: same schedule, same session, no busy flag.
+Panel counts every run of a periodic callback as server-wide "busy" work (``pn.state.busy``), and each
+flip of that flag sets the busy indicator of *every* live session's template (one update per session,
+~1 ms each). A page that polls (the Train panel refreshes the training queue every 0.4 s) therefore
+costs the server work proportional to the number of open pages at every poll of every page: N² per
+poll period. Measured with 8 open He pages on 2 cores: 88 ms of server CPU per threshold move with the
+busy-flagging polls, 46 ms without. A poll is bookkeeping, not work a user waits for, so it runs as a
+background callback: same schedule, same session, no busy flag.
 """
 
 from __future__ import annotations
