@@ -15,6 +15,13 @@ from conftest import VIEWPORT
 from served import server  # noqa: F401 - the fixture: patient with a busy machine
 from ui_helpers import open_page, text_of, wait_until
 
+from app.state.he_study import list_he_studies
+
+
+def _newest_study(ui_runs) -> str:
+    # Other UI tests (Retrain) add studies to the shared runs folder; the page shows the newest one.
+    return list_he_studies(str(ui_runs[0]))[0][1]
+
 pytestmark = pytest.mark.ui
 
 
@@ -38,7 +45,7 @@ def _new_tab(browser):
 
 
 def test_two_sessions_keep_their_own_threshold_and_a_link_reopens_it(server, browser, ui_runs):
-    study_id = ui_runs[1]["study"]
+    study_id = _newest_study(ui_runs)
     contexts = []
     try:
         (ctx_a, a), (ctx_b, b) = _new_tab(browser), _new_tab(browser)
@@ -80,7 +87,7 @@ def test_two_sessions_keep_their_own_threshold_and_a_link_reopens_it(server, bro
 
 
 def test_a_link_to_a_deleted_run_says_so_and_shows_the_newest(server, page, ui_runs):
-    study_id = ui_runs[1]["study"]
+    study_id = _newest_study(ui_runs)
     open_page(page, server.url("he_study") + "?run=20200101-000000-study-gone&threshold=0.05")
     notice = wait_until(lambda: text_of(page, "link-notice"), what="the link notice")
     assert "20200101-000000-study-gone is not in this server's runs folder" in notice
@@ -100,9 +107,9 @@ def test_cut_json_and_html_report_download(server, browser, ui_runs):
         with tab.expect_download(timeout=60_000) as info:
             tab.locator(".export-json button").first.click()
         download = info.value
-        assert download.suggested_filename == f"he_study-{ui_runs[1]['study']}-cut.json"
+        assert download.suggested_filename == f"he_study-{_newest_study(ui_runs)}-cut.json"
         cut = json.loads(open(download.path(), encoding="utf-8").read())
-        assert cut["thresholds"] == {"threshold": 0.04} and cut["run_id"] == ui_runs[1]["study"]
+        assert cut["thresholds"] == {"threshold": 0.04} and cut["run_id"] == _newest_study(ui_runs)
         assert cut["study"] == "ams-he" and set(cut["class_fractions"]) == {"spillover", "had_inel", "el_scat",
                                                                              "other"}
 
