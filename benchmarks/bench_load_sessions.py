@@ -412,7 +412,8 @@ async def _bench(url: str, args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         await trainer.start_training(args.train_events, args.epochs)
         print(f"  (Retrain pressed; the training runs after {time.perf_counter() - t0:.1f} s: "
-              f"{_plain(trainer.status())})", flush=True)
+              f"{_plain(trainer.status())}; server CPU while it runs and nobody moves: "
+              f"{100 * await _at_rest(url):.0f} % of a core)", flush=True)
         training = await run_phase("training", movers, args.moves, args.pause, url)
         still = trainer.running()
         print(f"  (training {'still running' if still else 'ENDED'} when the moves ended: "

@@ -31,6 +31,10 @@ def make_template(title: str, sidebar: list, main: list) -> pn.template.FastList
         main_layout=None,
         raw_css=[_CSS],
         theme_toggle=False,
+        # No header busy spinner: Panel's busy flag is server-wide, so every event of any user redrew the
+        # spinner of every open page (70 % of the server's CPU per threshold move with 20 pages open,
+        # benchmarks/bench_load_sessions.py); progress shows where work is (Train panel, buttons).
+        busy_indicator=None,
     )
 
 
