@@ -9,22 +9,19 @@ The "when this tab closes" choice says whether closing the tab cancels this sess
 
 from __future__ import annotations
 
-import holoviews as hv
-import numpy as np
 import pandas as pd
 import panel as pn
 import param
 
+from app.components.loss_curves import LiveLossCurves
 from app.components.polling import quiet_periodic_callback
-from app.components.style import PLOT_OPTS, ensure_extension, markdown
+from app.components.style import ensure_extension, markdown
 from app.auth.roles import READ_ONLY_NOTE, can_train
 from app.state.train_control import QUEUE_COLUMNS, TrainControl
 
 __all__ = ["TrainPanel", "form_widgets"]
 
 _POLL_MS = 400
-_LOSS_COLOURS = {"train_loss": "#0072B2", "val_loss": "#D55E00"}
-_LOSS_NAMES = {"classifier": "weighted cross-entropy", "autoencoder": "weighted MSE (reconstruction)"}
 
 
 def form_widgets(form: param.Parameterized) -> list[pn.widgets.Widget]:
@@ -75,11 +72,7 @@ class TrainPanel(pn.viewable.Viewer):
         status = markdown(pn.bind(lambda s, p, r: f"**{p} %** — {s}" if r else s, control.param.status,
                                           control.param.progress, control.param.running),
                                   css_classes=["train-status"], sizing_mode="stretch_width")
-        curves = [
-            pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._curves, m, control.param.history)),
-                              sizing_mode="stretch_width", min_height=300)
-            for m in self.models
-        ]
+        curves = [LiveLossCurves(m, control.param.history) for m in self.models]
         on_close = pn.widgets.RadioBoxGroup.from_param(control.param.on_close, inline=True,
                                                        css_classes=["train-on-close"], margin=(0, 10), align="center")
         queue = markdown(pn.bind(_queue_text, control.param.queue), css_classes=["train-queue"],
@@ -110,29 +103,6 @@ class TrainPanel(pn.viewable.Viewer):
         self._always = doc is not None and doc.session_context is not None
         if control.running or self._always:
             self._start_polling()
-
-    def _curves(self, model: str, history: pd.DataFrame) -> hv.Overlay:
-        loss = _LOSS_NAMES.get(model, "loss")
-        rows = history[history["model"] == model] if history is not None and len(history) else history
-        elements = []
-        for col in ("train_loss", "val_loss"):
-            if rows is None or not len(rows) or rows[col].isna().all():
-                x, y = np.array([]), np.array([])
-            else:
-                x, y = rows["epoch"].to_numpy(float), rows[col].to_numpy(float)
-            label = "training" if col == "train_loss" else "validation"
-            elements.append(hv.Curve((x, y), "epoch", f"{loss} (per event)", label=label).opts(
-                color=_LOSS_COLOURS[col], line_width=2))
-            elements.append(hv.Scatter((x, y), "epoch", f"{loss} (per event)", label=label).opts(
-                color=_LOSS_COLOURS[col], size=5))
-        n = 0 if rows is None else len(rows)
-        title = f"{model} loss" + ("" if n else " (no epochs yet)")
-        # framewise: each new epoch re-fits the axes (losses are far from the default 0..1 range)
-        return hv.Overlay(elements).opts(
-            hv.opts.Curve(framewise=True, padding=0.1, **PLOT_OPTS),
-            hv.opts.Scatter(framewise=True, padding=0.1, **PLOT_OPTS),
-            hv.opts.Overlay(title=title, legend_position="top_right"),
-        )
 
     def _on_running(self, event) -> None:
         if event.new:

@@ -10,6 +10,7 @@ starts at once). The child stays light and obedient:
   control pipe (the server's end closes when the server dies, however it dies); and a watchdog
   thread comparing ``os.getppid()`` with the server's pid. A killed server never leaves a training
   that keeps writing into the runs folder;
+- it runs at a lower CPU priority than the server (``niceness``), so pages answer while it trains;
 - it limits torch to its share of the CPU budget (``OMP_NUM_THREADS`` before torch loads,
   ``torch.set_num_threads`` if it already has);
 - it streams small messages back over a one-way pipe: ``("fit_start", n_epochs)``,
@@ -163,7 +164,17 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise TrainingCancelled("stopped by the app (the training did not stop at a batch boundary in time)")
 
 
-def run_child(control: Any, conn: Any, parent_pid: int, threads: int, preload: bool = False) -> None:
+def _lower_priority(niceness: int) -> None:
+    """Yield the CPU to the server: raise this process's nice value by ``niceness`` (0 leaves it)."""
+    if niceness > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+        except OSError:  # not permitted here: the job still runs, at the server's priority
+            pass
+
+
+def run_child(control: Any, conn: Any, parent_pid: int, threads: int, preload: bool = False,
+              niceness: int = 0) -> None:
     """Target of the worker process: wait for one pickled ``work(callbacks, cancel, say)``, run it, report back.
 
     Args:
@@ -173,8 +184,10 @@ def run_child(control: Any, conn: Any, parent_pid: int, threads: int, preload: b
         threads: torch threads for this job (its share of the CPU budget).
         preload: import torch and the training pipeline while waiting (a standby worker), unless the
             work arrives within ``PRELOAD_DELAY`` seconds.
+        niceness: how much to lower this process's CPU priority below the server's.
     """
     _die_with_parent(parent_pid)
+    _lower_priority(int(niceness))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the parent decides
     _limit_threads(max(1, int(threads)))
     if preload and not control.poll(PRELOAD_DELAY):

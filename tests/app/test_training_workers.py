@@ -275,3 +275,26 @@ def test_the_cpu_budget_follows_the_environment(monkeypatch):
     monkeypatch.setenv("HEPML_TRAIN_WORKERS", "two")
     with pytest.raises(ValueError, match="HEPML_TRAIN_WORKERS='two' is not a whole number"):
         default_budget()
+
+
+def test_workers_run_at_a_lower_cpu_priority_than_the_server(monkeypatch, tmp_path):
+    import psutil
+
+    from app.state.training import default_niceness
+
+    monkeypatch.setenv("HEPML_TRAIN_NICE", "7")
+    assert default_niceness() == 7
+    s = TrainingService(tmp_path, workers=1, threads_per_job=1, cancel_grace=1.0)
+    try:
+        job = s.submit(fake_work(gate=tmp_path / "never"), "fake", JobProbe(("a",), (3,)))
+        _until(lambda: job.stage == "training", what="the worker to start")
+        assert psutil.Process(job.pid).nice() == min(19, os.nice(0) + 7)
+        job.cancel()
+        wait_finished(job, timeout=10)
+    finally:
+        s.shutdown()
+    monkeypatch.setenv("HEPML_TRAIN_NICE", "25")
+    with pytest.raises(ValueError, match="HEPML_TRAIN_NICE=25 must be between 0 and 19"):
+        default_niceness()
+    monkeypatch.delenv("HEPML_TRAIN_NICE")
+    assert default_niceness() == 10
