@@ -41,6 +41,10 @@ class AuthSettings:
         allow_origins: exact ``host[:port]`` entries allowed to open WebSockets (empty: the server's own).
         oauth_provider: Panel's provider name for oauth (github, gitlab, google, azure, okta, generic...).
         oauth_default_role: role of an OAuth user not listed in ``users``.
+        behind_proxy: the server sits behind a reverse proxy: take each client's address from the
+            proxy's ``X-Real-Ip``/``X-Forwarded-For`` headers (Tornado's ``xheaders``), so failed sign-ins
+            are counted per client, not per proxy. Only behind a proxy that sets them: a client that
+            reaches the server directly could otherwise name any address.
     """
 
     mode: str = "none"
@@ -49,6 +53,7 @@ class AuthSettings:
     allow_origins: tuple[str, ...] = ()
     oauth_provider: str | None = None
     oauth_default_role: str = "analyst"
+    behind_proxy: bool = False
 
     def __post_init__(self):
         if self.mode not in AUTH_MODES:
@@ -63,9 +68,10 @@ class AuthSettings:
             raise ConfigError("--auth basic needs --users FILE; create one with: hepml users add NAME --users FILE")
         if self.mode == "oauth" and not self.oauth_provider:
             raise ConfigError("--auth oauth needs --oauth-provider NAME (e.g. github, gitlab, google, azure, okta)")
-        if self.mode == "none" and (self.users is not None or self.oauth_provider or self.allow_origins):
-            raise ConfigError("--users, --oauth-provider and --allow-origin only apply with --auth basic or "
-                              "--auth oauth; add --auth")
+        if self.mode == "none" and (self.users is not None or self.oauth_provider or self.allow_origins
+                                    or self.behind_proxy):
+            raise ConfigError("--users, --oauth-provider, --allow-origin and --behind-proxy only apply with "
+                              "--auth basic or --auth oauth; add --auth")
 
     @property
     def enabled(self) -> bool:
@@ -92,6 +98,10 @@ def add_auth_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--allow-origin", action="append", default=[], metavar="HOST[:PORT]",
                        help="a page origin allowed to open the app's WebSocket, exactly as the browser shows "
                             "it (repeatable; default: this server's own host:port)")
+    group.add_argument("--behind-proxy", action="store_true",
+                       help="a reverse proxy forwards to this server: read client addresses from its "
+                            "X-Real-Ip/X-Forwarded-For headers (per-client sign-in limits); bind to "
+                            "127.0.0.1 so nobody can reach the server past the proxy")
     group.add_argument("--oauth-provider", default=None, metavar="NAME",
                        help="Panel OAuth provider for --auth oauth (github, gitlab, google, azure, okta, ...)")
     group.add_argument("--oauth-default-role", choices=ROLES, default="analyst",
@@ -102,7 +112,8 @@ def auth_from_args(args: argparse.Namespace) -> AuthSettings:
     """The AuthSettings of parsed ``add_auth_arguments`` options."""
     return AuthSettings(mode=args.auth, users=args.users, session_hours=args.session_hours,
                         allow_origins=tuple(args.allow_origin), oauth_provider=args.oauth_provider,
-                        oauth_default_role=args.oauth_default_role)
+                        oauth_default_role=args.oauth_default_role,
+                        behind_proxy=bool(getattr(args, "behind_proxy", False)))
 
 
 def check_address(address: str, settings: AuthSettings) -> None:
@@ -160,6 +171,8 @@ def configure_auth(settings: AuthSettings, address: str, port: int, environ=os.e
 
     users = UsersFile(settings.users) if settings.users is not None else None
     kwargs = {"cookie_secret": secret, "websocket_origin": bokeh_origins(origins)}
+    if settings.behind_proxy:
+        kwargs["use_xheaders"] = True  # request.remote_ip is then the proxy's X-Real-Ip / X-Forwarded-For
     if settings.mode == "basic":
         from app.auth.login import LoginContext
         from app.auth.provider import BasicAuth
@@ -171,6 +184,8 @@ def configure_auth(settings: AuthSettings, address: str, port: int, environ=os.e
         kwargs["auth_provider"] = _oauth_provider(settings, origins, secret, environ)
         set_role_policy(RolePolicy(users, default_role=settings.oauth_default_role))
         note = f"sign-in required via {settings.oauth_provider} OAuth"
+    if settings.behind_proxy:
+        note += "; client addresses from the proxy's X-Forwarded-For"
     return AuthSetup(serve_kwargs=kwargs, origins=origins, note=f"{note}; WebSocket origins: {', '.join(origins)}")
 
 

@@ -9,6 +9,7 @@ origin get HTTP 403, too many failed logins get 429, and an expired or tampered 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -293,10 +294,9 @@ class Client:
         return self._request("POST", "/login", body=body)
 
 
-@pytest.fixture(scope="module")
-def served(tiny_runs, tmp_path_factory):
-    """``hepml serve --auth basic`` on the tiny runs folder, with users alice (analyst), bob (reviewer), dora."""
-    folder = tmp_path_factory.mktemp("auth")
+@contextlib.contextmanager
+def _serving(runs_dir, folder, *extra: str):
+    """``hepml serve --auth basic`` on ``runs_dir`` with users alice (analyst), bob (reviewer), dora."""
     users = folder / "users.json"
     add_user(users, "alice", PASSWORDS["alice"], "analyst")
     add_user(users, "bob", PASSWORDS["bob"], "reviewer")
@@ -305,7 +305,7 @@ def served(tiny_runs, tmp_path_factory):
     env = {**os.environ, "HEPML_COOKIE_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "hepml_cli", "--quiet", "serve", "--auth", "basic", "--users",
-                             str(users), "--port", str(port), "--runs-dir", str(tiny_runs[0])],
+                             str(users), "--port", str(port), "--runs-dir", str(runs_dir), *extra],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     client = Client(base)
@@ -332,6 +332,13 @@ def served(tiny_runs, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_runs, tmp_path_factory):
+    """``hepml serve --auth basic`` on the tiny runs folder, with users alice (analyst), bob (reviewer), dora."""
+    with _serving(tiny_runs[0], tmp_path_factory.mktemp("auth")) as info:
+        yield info
 
 
 def test_start_line_says_sign_in_is_required(served):
@@ -403,6 +410,27 @@ def test_failed_logins_from_one_address_get_429(served):
     blocked = guesser.login("alice", PASSWORDS["alice"])
     assert blocked.code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert Client(served["base"]).login("alice", PASSWORDS["alice"]).code == 302
+
+
+def test_behind_a_proxy_failed_logins_count_per_forwarded_client(tiny_runs, tmp_path):
+    # Every request comes from the proxy's address (127.0.0.1 here); the client is in X-Forwarded-For.
+    with _serving(tiny_runs[0], tmp_path, "--behind-proxy") as proxied:
+        assert "client addresses from the proxy's X-Forwarded-For" in proxied["log"].read_text()
+        guesser = Client(proxied["base"])
+        for i in range(10):
+            assert _login_from(guesser, "203.0.113.5", f"guess{i}", "pw").code == 401
+        assert _login_from(guesser, "203.0.113.5", "alice", PASSWORDS["alice"]).code == 429
+        # another client behind the same proxy is not locked out by the first one's guesses
+        assert _login_from(Client(proxied["base"]), "203.0.113.6", "alice", PASSWORDS["alice"]).code == 302
+    assert "--behind-proxy only apply with" in str(pytest.raises(ConfigError, AuthSettings, behind_proxy=True).value)
+
+
+def _login_from(client: Client, address: str, user: str, password: str):
+    """``client.login`` as forwarded by a reverse proxy for a client at ``address``."""
+    page = client._request("GET", "/login?next=/he_study", headers={"X-Forwarded-For": address})
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
+    body = urlencode({"_xsrf": xsrf, "username": user, "password": password, "next": "/he_study"})
+    return client._request("POST", "/login", body=body, headers={"X-Forwarded-For": address})
 
 
 async def _ws(url: str, origin: str | None, cookie: str | None, token: str = "none"):
