@@ -61,15 +61,19 @@ def main() -> None:
     parser.add_argument("--plain-epochs", type=int, default=None, help="epochs of the plain network (overrides)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-shift", default=AmsNucleiSettings.data_shift, help="'residual' or 'strong'")
+    parser.add_argument("--data-signal-fraction", type=float, default=AmsNucleiSettings.data_signal_fraction,
+                        help="signal share of the data sample (the MC's is 0.5)")
     parser.add_argument("--lambda-max", type=float, default=None)
     parser.add_argument("--domain-steps", type=int, default=None, help="extra domain-head updates per batch")
+    parser.add_argument("--label-shift", action="store_true",
+                        help="weight the MC classes in the domain loss by the data's estimated class mix")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--runs-dir", default=None, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = replace(AmsNucleiSettings(), events=args.events, data_events=args.data_events, seed=args.seed,
-                       data_shift=args.data_shift)
+                       data_shift=args.data_shift, data_signal_fraction=args.data_signal_fraction)
     if args.epochs is not None:
         same_steps = max(1, round(args.epochs * (args.events + args.data_events) / args.events))
         settings = replace(settings, adversarial_epochs=args.epochs, plain_epochs=same_steps)
@@ -79,15 +83,19 @@ def main() -> None:
         settings = replace(settings, lambda_max=args.lambda_max)
     if args.domain_steps is not None:
         settings = replace(settings, domain_steps=args.domain_steps)
+    if args.label_shift:
+        settings = replace(settings, label_shift=True)
     runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="accept_ams_nuclei_")
     t0 = time.perf_counter()
     result = run_ams_nuclei(settings, RunStore(runs_dir), progress=lambda s: print(f"[ams-nuclei] {s}", flush=True))
     minutes = (time.perf_counter() - t0) / 60
     auc = auc_table(result).query("selection == 'all'").set_index(["model", "domain"])["auc"]
     eff = efficiency_table(result, [0.5]).query("selection == 'all'").set_index(["model", "domain"])
-    print(f"\n{settings.events:,} MC + {settings.data_events:,} data events ({settings.data_shift} shift), "
+    print(f"\n{settings.events:,} MC + {settings.data_events:,} data events ({settings.data_shift} shift, "
+          f"{settings.data_signal_fraction:.0%} signal in data), "
           f"{settings.adversarial_epochs}/{settings.plain_epochs} epochs, lambda_max {settings.lambda_max}, "
-          f"domain_steps {settings.domain_steps}, {minutes:.1f} min; runs in {runs_dir}")
+          f"domain_steps {settings.domain_steps}, label_shift {settings.label_shift}, {minutes:.1f} min; "
+          f"runs in {runs_dir}")
     print(f"{'model':12s} {'probe acc':>9s} {'head acc':>8s} {'AUC mc':>8s} {'AUC data':>9s} {'eff mc':>8s} "
           f"{'eff data':>9s} {'|diff|':>7s} {'bkg mc':>7s} {'bkg data':>8s}")
     diff = {}

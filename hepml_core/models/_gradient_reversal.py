@@ -8,7 +8,9 @@ trains the domain head to tell the domains apart while pushing the features to m
 (the paper's schedule, gamma = 10), so the classifier first learns something worth protecting. MC and
 data weigh the same in the domain loss and in the reported domain accuracy (0.5 = chance whatever the
 mix); optionally the head gets extra updates of its own after every batch (``domain_steps``), which keeps
-it close to the best MC-vs-data classifier of the current features.
+it close to the best MC-vs-data classifier of the current features, and (``label_shift``) each MC class
+is weighted in the domain loss by the data's estimated share of it over its MC share
+(``_label_shift.ClassMixEstimate``), so that a different class mix in data is not "adapted" away.
 
 :class:`DomainAdversarialMixin` gives a model with ``features(x)``, ``classifier`` and ``domain_head``
 the Trainer's ``task = "custom"`` interface; :class:`LambdaSchedule` is the Trainer callback that moves
@@ -24,6 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from hepml_core.exceptions import ConfigError
+from hepml_core.models._label_shift import ClassMixEstimate
 
 __all__ = ["grad_reverse", "lambda_at", "SCHEDULES", "DomainAdversarialMixin", "LambdaSchedule",
            "check_adversarial_settings"]
@@ -71,8 +74,11 @@ def lambda_at(progress: float, *, lambda_max: float = 1.0, gamma: float = 10.0, 
 
 
 def check_adversarial_settings(kind: str, lambda_max, gamma, schedule, domain_weight, domain_steps=0,
-                               domain_lr=1e-3) -> None:
+                               domain_lr=1e-3, label_shift=False) -> None:
     """Raise a ConfigError naming the bad setting of a domain-adversarial model."""
+    if not isinstance(label_shift, bool):
+        raise ConfigError(f"model {kind!r}: label_shift must be true or false (weight the MC classes in the "
+                          f"domain loss by the data's estimated class mix), got {label_shift!r}")
     if isinstance(domain_steps, bool) or not isinstance(domain_steps, int) or domain_steps < 0:
         raise ConfigError(f"model {kind!r}: domain_steps must be an int >= 0 (extra domain-head updates per "
                           f"batch), got {domain_steps!r}")
@@ -98,8 +104,11 @@ class DomainAdversarialMixin:
     task = "custom"
     uses_domain = True  # the pipeline feeds (domain, label) as extra targets and keeps unlabelled rows
 
-    def _init_adversarial(self, domain_steps: int = 0, domain_lr: float = 1e-3) -> None:
+    def _init_adversarial(self, domain_steps: int = 0, domain_lr: float = 1e-3, *, label_shift: bool = False,
+                          n_classes: int = 2) -> None:
         self.lambda_ = 0.0
+        self.label_shift = bool(label_shift)
+        self._mix = ClassMixEstimate(n_classes) if self.label_shift else None
         self._stats: dict[str, torch.Tensor] = {}
         self.domain_steps, self.domain_lr = int(domain_steps), float(domain_lr)
         self._head_batch: tuple[torch.Tensor, ...] | None = None
@@ -202,6 +211,14 @@ class DomainAdversarialMixin:
         n_mc = domain.numel() - n_data
         balance = torch.where(is_data, domain.numel() / (2.0 * n_data.clamp_min(1)),
                               domain.numel() / (2.0 * n_mc.clamp_min(1)))
+        if self._mix is not None and self.training:
+            # MC classes weighted to the data's estimated mix (their mean over the batch's MC rows stays 1,
+            # so MC still carries half of the domain loss).
+            self._mix.update(logits, codes, known, is_data)
+            w = self._mix.mc_weights(codes)
+            is_mc = ~is_data
+            mean_w = (w * is_mc).sum() / is_mc.sum().clamp_min(1)
+            balance = balance * torch.where(is_mc, w / mean_w.clamp_min(1e-6), torch.ones_like(w))
         domain_loss = balance * F.binary_cross_entropy_with_logits(dom, domain, reduction="none")
         self._accumulate("train" if self.training else "val", class_loss, known, domain_loss,
                          (dom > 0) == is_data, is_data)
@@ -243,6 +260,9 @@ class DomainAdversarialMixin:
             out[f"{prefix}domain_accuracy"] = (0.5 * (c_mc / n_mc + c_data / n_data) if n_mc and n_data
                                                else (c_mc + c_data) / n if n else float("nan"))
         self._stats = {}
+        shares = self._mix.data_shares() if self._mix is not None else None
+        if shares is not None:  # the running estimate of the data's class mix (the MC weights follow it)
+            out.update({f"data_share_{k}": float(v) for k, v in enumerate(shares.tolist())})
         return out
 
     def training_callbacks(self) -> list:
@@ -272,6 +292,8 @@ class LambdaSchedule:
         self.model.set_progress(0.0)
         self.model.pop_stats()
         self.model._head_batch, self.model._head_optimizer = None, None  # a new fit starts a fresh head optimiser
+        if self.model._mix is not None:
+            self.model._mix.reset()
 
     def on_batch_end(self, state) -> None:
         self.model.train_domain_head()

@@ -50,6 +50,7 @@ class DannClassifier(DomainAdversarialMixin, nn.Module):
         domain_weight: weight of the domain loss next to the class loss.
         domain_steps: extra updates of the domain head alone after every training batch (its own Adam).
         domain_lr: learning rate of those extra updates.
+        label_shift: weight the MC classes in the domain loss by the data's estimated class mix.
 
     Raises:
         ConfigError: bad layers, dropout, activation or adversarial settings.
@@ -60,7 +61,7 @@ class DannClassifier(DomainAdversarialMixin, nn.Module):
     def __init__(self, layers: Sequence[int] = (16, 64, 32, 2), dropout: float = 0.1, activation: str = "relu",
                  domain_layers: Sequence[int] = (32,), lambda_max: float = 1.0, gamma: float = 10.0,
                  schedule: str = "ganin", domain_weight: float = 1.0, domain_steps: int = 0,
-                 domain_lr: float = 1e-3) -> None:
+                 domain_lr: float = 1e-3, label_shift: bool = False) -> None:
         super().__init__()
         widths = validate_layers(layers, kind=_KIND)
         if len(widths) < 3:
@@ -70,17 +71,19 @@ class DannClassifier(DomainAdversarialMixin, nn.Module):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ConfigError(f"model {_KIND!r}: dropout must be a number in [0, 1), got {dropout!r}")
         dom = validate_layers([widths[-2], *domain_layers, 1], kind=_KIND) if domain_layers else [widths[-2], 1]
-        check_adversarial_settings(_KIND, lambda_max, gamma, schedule, domain_weight, domain_steps, domain_lr)
+        check_adversarial_settings(_KIND, lambda_max, gamma, schedule, domain_weight, domain_steps, domain_lr,
+                                   label_shift)
         self.extractor = _mlp(widths[:-1], activation, dropout, last_activation=True)
         self.classifier = nn.Linear(widths[-2], widths[-1])
         self.domain_head = _mlp(dom, activation, 0.0, last_activation=False)
         self.lambda_max, self.gamma, self.schedule = float(lambda_max), float(gamma), str(schedule)
         self.domain_weight = float(domain_weight)
-        self._init_adversarial(domain_steps, domain_lr)
+        self._init_adversarial(domain_steps, domain_lr, label_shift=label_shift, n_classes=widths[-1])
         self.hparams = {"layers": widths, "dropout": float(dropout), "activation": str(activation),
                         "domain_layers": list(dom[1:-1]), "lambda_max": self.lambda_max, "gamma": self.gamma,
                         "schedule": self.schedule, "domain_weight": self.domain_weight,
-                        "domain_steps": self.domain_steps, "domain_lr": self.domain_lr}
+                        "domain_steps": self.domain_steps, "domain_lr": self.domain_lr,
+                        "label_shift": self.label_shift}
         self.n_inputs = widths[0]
         self.n_outputs = widths[-1]
 

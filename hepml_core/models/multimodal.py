@@ -159,16 +159,17 @@ class MultimodalDANN(DomainAdversarialMixin, MultimodalClassifier):
         domain_weight: weight of the domain loss next to the class loss.
         domain_steps: extra updates of the domain head alone after every training batch (its own Adam).
         domain_lr: learning rate of those extra updates.
+        label_shift: weight the MC classes in the domain loss by the data's estimated class mix.
     """
 
     def __init__(self, layout: Mapping[str, Any] | None = None, n_classes: int = 2, branch_dim: int = 32,
                  gnn_hidden: int = 32, gnn_rounds: int = 3, heads: int = 4, fused_dim: int = 64,
                  dropout: float = 0.1, domain_hidden: int = 64, lambda_max: float = 1.0, gamma: float = 10.0,
                  schedule: str = "ganin", domain_weight: float = 1.0, domain_steps: int = 0,
-                 domain_lr: float = 1e-3) -> None:
+                 domain_lr: float = 1e-3, label_shift: bool = False) -> None:
         super().__init__(layout, n_classes, branch_dim, gnn_hidden, gnn_rounds, heads, fused_dim, dropout)
         check_adversarial_settings("multimodal_dann", lambda_max, gamma, schedule, domain_weight, domain_steps,
-                                   domain_lr)
+                                   domain_lr, label_shift)
         if isinstance(domain_hidden, bool) or not isinstance(domain_hidden, int) or domain_hidden < 1:
             raise ConfigError(f"model 'multimodal_dann': domain_hidden must be a positive int, got {domain_hidden!r}")
         # Two hidden layers: a weak adversary is fooled long before the features stop carrying the domain.
@@ -177,7 +178,7 @@ class MultimodalDANN(DomainAdversarialMixin, MultimodalClassifier):
                                          nn.Linear(domain_hidden, 1))
         self.lambda_max, self.gamma, self.schedule = float(lambda_max), float(gamma), str(schedule)
         self.domain_weight = float(domain_weight)
-        self._init_adversarial(domain_steps, domain_lr)
+        self._init_adversarial(domain_steps, domain_lr, label_shift=label_shift, n_classes=n_classes)
         self.hparams.update(domain_hidden=domain_hidden, lambda_max=self.lambda_max, gamma=self.gamma,
                             schedule=self.schedule, domain_weight=self.domain_weight,
-                            domain_steps=self.domain_steps, domain_lr=self.domain_lr)
+                            domain_steps=self.domain_steps, domain_lr=self.domain_lr, label_shift=self.label_shift)

@@ -92,6 +92,7 @@ class AmsNucleiSettings:
     domain_hidden: int = 64
     domain_steps: int = 0
     domain_lr: float = 1e-3
+    label_shift: bool = False
     thresholds: tuple[float, ...] = (0.3, 0.5, 0.8)
 
 
@@ -159,7 +160,7 @@ def _model_params(settings: AmsNucleiSettings, adversarial: bool) -> dict:
     if adversarial:
         params.update(lambda_max=settings.lambda_max, gamma=settings.gamma, domain_weight=settings.domain_weight,
                       domain_hidden=settings.domain_hidden, domain_steps=settings.domain_steps,
-                      domain_lr=settings.domain_lr)
+                      domain_lr=settings.domain_lr, label_shift=settings.label_shift)
     return {"kind": "multimodal_dann" if adversarial else "multimodal_classifier", **params}
 
 

@@ -274,3 +274,31 @@ def test_plain_classifier_with_domain_learns_from_mc_rows_only(tmp_path):
     run = train_from_config(cfg, RunStore(tmp_path / "runs"))
     assert run.metrics["n_train"] > 0 and "domain_accuracy" not in run.metrics
     assert run.scores.loc[run.scores["domain"] == "data", "label"].isna().all()
+
+
+def test_label_shift_weights_each_mc_class_by_the_data_share_over_the_mc_share():
+    from hepml_core.models._label_shift import ClassMixEstimate
+
+    plain = build_model("dann_classifier", 3, 2, seed=0, layers=[3, 8, 2], dropout=0.0)
+    shifted = build_model("dann_classifier", 3, 2, seed=0, layers=[3, 8, 2], dropout=0.0, label_shift=True)
+    shifted.load_state_dict(plain.state_dict())
+    # a settled estimate: a perfect classifier, MC 50/50, data 70/30 (momentum 1: batches do not move it)
+    shifted._mix = ClassMixEstimate(2, momentum=1.0)
+    shifted._mix._confusion, shifted._mix._mc_share = torch.eye(2), torch.tensor([0.5, 0.5])
+    shifted._mix._data_mean = torch.tensor([0.7, 0.3])
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.normal(size=(8, 3)).astype(np.float32))
+    domain = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1], dtype=torch.float32)
+    label = torch.tensor([0, 0, 1, 1] + [float("nan")] * 4)
+    extra = torch.stack([domain, label], dim=1)
+    plain.train(), shifted.train()
+    base, weighted = plain.event_losses(x, None, extra), shifted.event_losses(x, None, extra)
+    with torch.no_grad():
+        ce = F.cross_entropy(plain(x[:4]), label[:4].long(), reduction="none")
+    dom_base, dom_weighted = base[:4] - ce, weighted[:4] - ce
+    # class 0 is 70 % of data and 50 % of MC: weight 1.4; class 1: 0.6 (mean 1 over the MC rows)
+    torch.testing.assert_close(dom_weighted / dom_base, torch.tensor([1.4, 1.4, 0.6, 0.6]), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(weighted[4:], base[4:])  # data rows unchanged
+    assert shifted.pop_stats()["data_share_1"] == pytest.approx(0.3)
+    with pytest.raises(ConfigError, match="label_shift"):
+        build_model("dann_classifier", 3, 2, layers=[3, 8, 2], label_shift="yes")
