@@ -14,6 +14,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
+from bokeh.models import BasicTicker
 
 from app.components.style import PLOT_OPTS, ensure_extension
 
@@ -102,6 +103,8 @@ class LiveLossCurves(pn.viewable.Viewer):
         shown again): either way it gets the history of that moment, not the one of construction.
         """
         models = self._collect(plot)
+        for axis in plot.state.xaxis:
+            axis.ticker = BasicTicker(min_interval=1)  # epochs are whole numbers: no tick at 1.2
         self._figures[plot.state.id] = models
         self._draw(models)
 

@@ -46,6 +46,7 @@ def test_new_epochs_patch_the_drawn_plot_in_place():
     curves = LiveLossCurves("classifier", control.param.history)
     fig = _render(curves)
     assert fig.title.text == "classifier loss (no epochs yet)"
+    assert fig.xaxis[0].ticker.min_interval == 1  # whole epochs only
     ids = {r.data_source.id for r in fig.renderers}
     assert all(len(x) == 0 for x, _ in _drawn(fig).values())
 
