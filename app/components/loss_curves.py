@@ -133,6 +133,8 @@ class LiveLossCurves(pn.viewable.Viewer):
     def update(self, history: pd.DataFrame | None) -> None:
         """Show ``history`` (called on every change of the history parameter)."""
         self._shown = self._view(history)
+        # Renders Panel has dropped (a tab drawn again) have left their document: forget them.
+        self._figures = {fid: m for fid, m in self._figures.items() if m["title"].document is not None}
         for models in list(self._figures.values()):
             self._draw(models)
         if self._figures:

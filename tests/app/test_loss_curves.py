@@ -96,3 +96,16 @@ def test_a_history_set_before_the_plot_is_shown_or_shown_again_is_drawn():
     assert again.id != first.id
     assert sum(len(x) for x, _ in _drawn(again).values()) == 16
     assert sum(len(x) for x, _ in _drawn(first).values()) == 16  # the earlier render still follows
+
+
+def test_renders_that_left_their_document_are_forgotten():
+    control = _Control(history=None)
+    curves = LiveLossCurves("classifier", control.param.history)
+    doc = Document()
+    root = curves.__panel__().get_root(doc)
+    doc.add_root(root)
+    _render(curves)
+    assert len(curves._figures) == 2
+    doc.remove_root(root)  # Panel drops a render, e.g. a tab drawn again
+    control.history = _history(3)
+    assert len(curves._figures) == 1
