@@ -35,6 +35,12 @@ __all__ = ["serve", "app_routes", "start_bootstrap", "warm_caches", "DEFAULT_RUN
 DEFAULT_RUNS_DIR = os.environ.get("HEPML_RUNS_DIR", "hepml-runs")
 
 
+def _disconnected_text() -> str:
+    limit_mb = importlib.import_module("app.state.upload").max_upload_bytes() / 2**20
+    return (f"Connection to the hepml server lost: reload the page. (Uploads are limited to {limit_mb:,.0f} MB; "
+            "a larger file closes the connection.)")
+
+
 def _say(text: str) -> None:
     print(f"[hepml] {text}", file=sys.stderr, flush=True)
 
@@ -160,7 +166,9 @@ def serve(port: int = 5006, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR, show
     bootstrap_settings = _first_start_settings(bootstrap_settings, events, epochs)
     ensure_extension()
     # Tabulator may sit in a tab rendered later (dynamic tabs): load its JS with every page up front.
-    pn.extension("tabulator", notifications=False)
+    # The only notice the page shows is the lost connection (e.g. after an upload over the WebSocket's
+    # size limit, which the server answers by closing it): without it the page just stops responding.
+    pn.extension("tabulator", disconnect_notification=_disconnected_text())
     server = pn.serve(
         app_routes(runs_dir, bootstrap_settings),
         port=port, address=address, show=False, start=False, title="hepml",

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from conftest import Server
 
-__all__ = ["server"]
+__all__ = ["server", "wait_served"]
 
 
 def _wait(url: str, timeout: float = 300.0) -> None:
@@ -29,15 +29,20 @@ def _wait(url: str, timeout: float = 300.0) -> None:
     raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s (last error: {last})")
 
 
-@pytest.fixture(scope="module")
-def server(ui_runs):
-    """The served app on the tiny runs folder, for this module."""
-    srv = Server(ui_runs[0])
+def wait_served(srv: Server, page: str = "he_study") -> None:
+    """Wait until ``srv`` answers ``page``; stop it and fail with its log if it never does."""
     try:
-        _wait(srv.url("he_study"))
+        _wait(srv.url(page))
     except TimeoutError:
         log = srv.log()
         srv.stop()
         raise AssertionError("the app did not start:\n" + log) from None
+
+
+@pytest.fixture(scope="module")
+def server(ui_runs):
+    """The served app on the tiny runs folder, for this module."""
+    srv = Server(ui_runs[0])
+    wait_served(srv)
     yield srv
     srv.stop()

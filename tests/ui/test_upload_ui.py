@@ -1,7 +1,9 @@
 """An upload on the your-data page in headless Chromium: a Parquet file is scored and shown; a bad one is
-refused with one clear line."""
+refused with one clear line; one over the size limit gets a notice naming the limit."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -45,3 +47,27 @@ def test_uploading_a_parquet_file_scores_it_with_the_run(server, page, tmp_path)
     wait_until(lambda: "Uploaded" not in text_of(page, "your-data-header"),
                what="the run's test split again")
     assert not page.errors, page.errors
+
+
+def test_a_file_over_the_size_limit_gets_a_notice_not_a_silent_page(ui_runs, page, tmp_path):
+    # The server closes the WebSocket of a message over its limit (HEPML_MAX_UPLOAD_MB sets both); the
+    # browser cannot be told why, so the page's lost-connection notice names the limit.
+    from unittest import mock
+
+    from conftest import Server
+    from served import wait_served
+
+    with mock.patch.dict(os.environ, {"HEPML_MAX_UPLOAD_MB": "1"}):
+        small = Server(ui_runs[0])
+    try:
+        wait_served(small, "your_data")
+        big = tmp_path / "big.parquet"
+        big.write_bytes(b"PAR1" + os.urandom(3 * 2**20))
+        open_page(page, small.url("your_data"))
+        page.locator(".upload-input input[type=file]").first.set_input_files(str(big))
+        notices = page.locator(".notyf__message")
+        wait_until(lambda: "Uploads are limited to 1 MB" in " ".join(notices.all_inner_texts()), timeout=60,
+                   what="the lost-connection notice naming the limit")
+        assert "reload the page" in " ".join(notices.all_inner_texts())
+    finally:
+        small.stop()
