@@ -8,8 +8,9 @@ its runs directory. Why processes and not a thread of the server:
 - a process can always be stopped: a job that ignores the cancel flag (stuck in a long scoring step)
   is terminated, then killed, and a crash (out of memory, a native library's segfault) ends that
   job (shown as ``failed``), not the server;
-- the CPU budget is explicit: at most ``workers`` jobs run at once, each with ``threads_per_job``
-  torch threads; the rest wait in order, and every page can show the queue.
+- the CPU budget is explicit (``app.state.train_budget``): at most ``workers`` jobs run at once, each
+  with ``threads_per_job`` torch threads at a lower priority than the server; the rest wait in order,
+  and every page can show the queue.
 
 A new process needs seconds to load torch; a served app therefore keeps one idle *standby* worker with
 torch loaded (``warm=True`` / ``keep_warm()``), which the next job takes, so a Retrain starts at once.
@@ -45,6 +46,7 @@ from typing import Any
 
 from hepml_core.training.callbacks import Callback, CancelToken, TrainState
 
+from app.state.train_budget import default_budget, default_niceness  # re-exported: the service's defaults
 from app.state.train_worker import run_child
 
 __all__ = ["JobProbe", "JobProgress", "TrainingJob", "TrainingService", "get_service", "default_budget",
@@ -56,58 +58,6 @@ _log = logging.getLogger("hepml.app.training")
 Work = Callable[[Sequence[Callback], CancelToken, Callable[[str], None]], str]
 
 _STOP_WAIT = 3.0  # seconds between terminate and kill of a child that does not stop
-
-
-def default_budget() -> tuple[int, int]:
-    """(workers, threads per job) from the CPU budget.
-
-    One core stays with the server's event loop when there are two or more (pages must answer while
-    models train); of the rest, ``HEPML_TRAIN_THREADS`` (default: min(4, those cores)) torch threads go to
-    each job, and ``HEPML_TRAIN_WORKERS`` (default: those cores // threads per job, at least 1) jobs run
-    at once.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    usable = max(1, cores - 1)
-    threads = _env_int("HEPML_TRAIN_THREADS") or min(4, usable)
-    workers = _env_int("HEPML_TRAIN_WORKERS") or max(1, usable // threads)
-    return workers, threads
-
-
-def default_niceness() -> int:
-    """How much lower than the server's the workers' CPU priority is: ``HEPML_TRAIN_NICE`` (default 10, 0-19).
-
-    Pages come first: on two cores, 20 sessions moving thresholds while a model trains had a p95 round
-    trip of 0.95 s with the worker at the server's priority (the clients, the server and the worker's
-    simulation all compete); the kernel then gives the server the core whenever it has work, and the
-    training takes what the pages leave, which is nearly all of it between moves.
-    """
-    text = os.environ.get("HEPML_TRAIN_NICE", "").strip()
-    if not text:
-        return 10
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"HEPML_TRAIN_NICE={text!r} is not a whole number; set it to 0-19 (default 10), "
-                         "or unset it") from None
-    if not 0 <= value <= 19:
-        raise ValueError(f"HEPML_TRAIN_NICE={value} must be between 0 and 19; set it in that range, or unset it")
-    return value
-
-
-def _env_int(name: str) -> int | None:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not a whole number; set it to e.g. 1 or 2, or unset it") from None
-    if value < 1:
-        raise ValueError(f"{name}={value} must be at least 1; set it to e.g. 1 or 2, or unset it")
-    return value
 
 
 @dataclass(frozen=True)
