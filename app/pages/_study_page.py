@@ -75,8 +75,12 @@ class StudyPageFrame(pn.viewable.Viewer):
         self.link.bind_view(self._link_fields() if self.state is not None else [])
 
     def _report_result(self, run_id: str):
-        """The study result of ``run_id`` that the report renders (read on the report's worker thread)."""
-        raise NotImplementedError
+        """The study result of ``run_id`` that the report renders (read on the report's worker thread).
+
+        Every study page defines it (its study's ``load_*`` function); the frame cannot know which one.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define _report_result (which study result "
+                                  "its report renders)")
 
     def _write_report(self, path, cut: dict) -> None:
         from app.report import write_study_report

@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urljoin
 
 import pytest
 import yaml
+from processes import stop_process
 from tornado.httpclient import HTTPClient, HTTPClientError, HTTPRequest
 from tornado.web import create_signed_value
 from tornado.websocket import websocket_connect
@@ -326,11 +327,7 @@ def _serving(runs_dir, folder, *extra: str):
             pytest.fail("the app did not start:\n" + (folder / "server.log").read_text())
         yield {"base": base, "port": port, "users": users, "log": folder / "server.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 
@@ -517,11 +514,7 @@ def test_oauth_server_starts_and_sends_visitors_to_the_providers_login(tiny_runs
             assert "client_id=client-id-123" in to_provider.headers["Location"]
             assert _ws_status({"port": port}, f"http://127.0.0.1:{port}") == 403
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
     assert "sign-in required via github OAuth" in log_path.read_text()
 
 

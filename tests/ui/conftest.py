@@ -24,6 +24,8 @@ for _p in (ROOT, TESTS_APP):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from processes import stop_process  # noqa: E402 - tests/app is on the path from here on
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -84,11 +86,7 @@ class Server:
         return self.log_path.read_text()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         self._log.close()
 
 
