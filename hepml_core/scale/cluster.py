@@ -148,7 +148,8 @@ def run_tasks(fn: Callable[..., Any], items: Sequence[Any], *, client: Any = Non
         The results in the order of ``items`` (not the order they finished in).
 
     Raises:
-        The first task's error (the remaining tasks are cancelled); SchedulerError when a worker died.
+        The first failed task's error, once every task has ended (so none writes after it is raised);
+        SchedulerError at once when a worker died (the remaining tasks are cancelled).
     """
     from tqdm.auto import tqdm
 
@@ -162,6 +163,11 @@ def run_tasks(fn: Callable[..., Any], items: Sequence[Any], *, client: Any = Non
         distributed = _distributed()
         futures = client.map(fn, list(items), pure=False, **kwargs)
         where = {f.key: i for i, f in enumerate(futures)}
+        # A failing task does not stop the others: they run to the end before its error is raised.
+        # Dask cannot stop a task that already runs, so cancelling would let tasks handed out before
+        # the failure write their partitions *after* the caller saw the error (and after a rerun with
+        # --force had emptied the folder). Only a dead worker ends the job at once.
+        first_error: BaseException | None = None
         try:
             for future in distributed.as_completed(futures):
                 try:
@@ -171,9 +177,13 @@ def run_tasks(fn: Callable[..., Any], items: Sequence[Any], *, client: Any = Non
                         f"a dask worker died while running {desc} {where[future.key]} ({_line(err)}); "
                         "it may have run out of memory: use smaller partitions or fewer threads per worker"
                     ) from err
+                except Exception as err:  # noqa: BLE001 - re-raised below, once every task has ended
+                    first_error = first_error or err
                 bar.update(1)
         finally:
             client.cancel([f for f in futures if not f.done()])
+    if first_error is not None:
+        raise first_error
     return results
 
 
