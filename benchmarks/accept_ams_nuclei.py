@@ -1,8 +1,11 @@
 """Acceptance numbers of the nuclei domain-adaptation study (issue 6), at a size given on the command line.
 
 Criteria on the simulated sample:
-  1. domain accuracy on the adversarial model's learned features within 0.5 +/- 0.05 (a fresh probe,
-     equal MC and data counts; the model's own domain head, balanced, is printed next to it);
+  1. domain accuracy of the adversarial model within 0.5 +/- 0.05, measured two ways:
+     a. the model's own domain classifier (its head, on the learned features of the held-out events, MC
+        and data weighing the same): the talk's measure;
+     b. a fresh probe trained on the frozen learned features (equal MC and data counts), which also
+        finds what the head was trained to miss: the stricter judge;
   2. on the data domain (hidden truth), the adversarial model's signal/background AUC >= the plain one's;
   3. |efficiency(MC) - efficiency(data)| at threshold 0.5 smaller for the adversarial model.
 The differences of criteria 2 and 3 come with a paired bootstrap standard deviation over the held-out
@@ -60,7 +63,7 @@ def main() -> None:
                              "as many optimiser steps, i.e. (MC + data) / MC times the epochs, as it sees MC only")
     parser.add_argument("--plain-epochs", type=int, default=None, help="epochs of the plain network (overrides)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-shift", default=AmsNucleiSettings.data_shift, help="'residual' or 'strong'")
+    parser.add_argument("--data-shift", default=AmsNucleiSettings.data_shift, help="'misaligned' (default), 'residual' or 'strong'")
     parser.add_argument("--data-signal-fraction", type=float, default=AmsNucleiSettings.data_signal_fraction,
                         help="signal share of the data sample (the MC's is 0.5)")
     parser.add_argument("--lambda-max", type=float, default=None)
@@ -111,16 +114,15 @@ def main() -> None:
     print(f"data AUC adversarial - plain: {d_auc:+.4f} +/- {sd_auc:.4f}; |eff gap| adversarial - plain: "
           f"{diff['adversarial'] - diff['plain']:+.4f} +/- {sd_gap:.4f} (paired bootstrap std)")
     checks = {
-        "adversarial domain-probe accuracy within 0.5 +/- 0.05":
-            abs(result.domain_accuracy["adversarial"] - 0.5) <= 0.05,
-        "data AUC: adversarial >= plain": auc[("adversarial", "data")] >= auc[("plain", "data")],
-        "|eff_mc - eff_data| at 0.5: adversarial < plain": diff["adversarial"] < diff["plain"],
+        f"1a. the adversarial model's domain head (balanced, held-out events) within 0.5 +/- 0.05: "
+        f"{result.domain_head_accuracy:.3f}": abs(result.domain_head_accuracy - 0.5) <= 0.05,
+        f"1b. a fresh probe on its learned features within 0.5 +/- 0.05: "
+        f"{result.domain_accuracy['adversarial']:.3f}": abs(result.domain_accuracy["adversarial"] - 0.5) <= 0.05,
+        "2. data AUC: adversarial >= plain": auc[("adversarial", "data")] >= auc[("plain", "data")],
+        "3. |eff_mc - eff_data| at 0.5: adversarial < plain": diff["adversarial"] < diff["plain"],
     }
     for text, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    head_ok = abs(result.domain_head_accuracy - 0.5) <= 0.05
-    print(f"({'pass' if head_ok else 'fail'})  the talk's measure, the adversarial model's own domain head "
-          f"(balanced, held-out events), within 0.5 +/- 0.05: {result.domain_head_accuracy:.3f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from hepml_core.exceptions import ConfigError
+from hepml_core.simulate._ams_nuclei_detector import LAYER_Z_CM
 from hepml_core.simulate.ams_nuclei import (COMPOSITION, IMAGE_COLUMNS, MODEL_TRACKER_COLUMNS, RIGIDITY_COLUMNS,
                                             TOF_COLUMNS, TRACKER_COLUMNS, simulate_ams_nuclei)
 from hepml_core.simulate.registry import simulate
@@ -65,7 +66,7 @@ def test_data_response_differs_from_mc(mc, data):
     ratio = np.median(signal_inner(data)) / np.median(signal_inner(mc))
     assert ratio == pytest.approx(1.02, abs=0.005)
     assert np.std(signal_inner(data)[:, 0]) > 1.1 * np.std(signal_inner(mc)[:, 0])
-    # extra noise clusters: +20 % of the noise by default ("residual"), twice the noise when "strong"
+    # extra noise clusters: +20 % of the noise by default (also in "residual"), twice the noise when "strong"
     per_layer = lambda f: f[list(IMAGE_COLUMNS)].to_numpy().mean()  # noqa: E731
     assert per_layer(data) > per_layer(mc) + 0.05
     strong = simulate_ams_nuclei(10_000, seed=4, sample="data", data_shift="strong")
@@ -91,6 +92,31 @@ def test_fragmentation_signatures(mc):
     assert spread(below) > 3 * spread(signal)
     ncl = lambda f: f[list(IMAGE_COLUMNS)].to_numpy().sum(axis=1).mean()  # noqa: E731
     assert ncl(above) > ncl(signal) + 1.0
+
+
+def _l1_residual_x(frame: pd.DataFrame) -> np.ndarray:
+    """L1 x hit minus the straight line through the L2 and L3 x hits (x has no magnetic bending), cm."""
+    z1, z2, z3 = LAYER_Z_CM[:3]
+    x1, x2, x3 = (frame[f"trk1_l{layer}x_pos"].to_numpy() for layer in (1, 2, 3))
+    return x1 - (x2 + (x2 - x3) * (z1 - z2) / (z2 - z3))
+
+
+def test_l1_misalignment_mimics_a_below_l1_kink(mc, data):
+    # The default data shift ("misaligned") moves every data event's L1 hit off the inner track and
+    # pulls R(inner+L1) / R(inner): in the MC only a fragmentation below L1 does that.
+    residual = simulate_ams_nuclei(40_000, seed=4, sample="data", data_shift="residual")
+    signal = lambda f: f[f["true_category"] == "signal"]  # noqa: E731
+    below = mc[mc["true_category"] == "below_l1"]
+    spread = lambda f: np.std(f["rig_inner_l1"] / f["rig_inner"])  # noqa: E731
+    assert np.std(_l1_residual_x(signal(mc))) < 0.02
+    assert np.std(_l1_residual_x(signal(residual))) < 0.02
+    assert np.std(_l1_residual_x(below)) > 0.1
+    assert np.std(_l1_residual_x(signal(data))) == pytest.approx(0.3, rel=0.1)
+    assert spread(signal(residual)) < 1.5 * spread(signal(mc))
+    assert spread(signal(data)) > 3 * spread(signal(mc))
+    # the misalignment is a measurement effect: the same events and truth as the residual sample
+    for col in ("true_category", "true_species", "l1_charge", "trk1_l2x_q"):
+        pd.testing.assert_series_equal(data[col], residual[col])
 
 
 @pytest.mark.parametrize("kwargs, match", [
