@@ -63,7 +63,8 @@ def main() -> None:
                              "as many optimiser steps, i.e. (MC + data) / MC times the epochs, as it sees MC only")
     parser.add_argument("--plain-epochs", type=int, default=None, help="epochs of the plain network (overrides)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-shift", default=AmsNucleiSettings.data_shift, help="'misaligned' (default), 'residual' or 'strong'")
+    parser.add_argument("--data-shift", default=AmsNucleiSettings.data_shift,
+                        help="'misaligned' (default), 'residual' or 'strong'")
     parser.add_argument("--data-signal-fraction", type=float, default=AmsNucleiSettings.data_signal_fraction,
                         help="signal share of the data sample (the MC's is 0.5)")
     parser.add_argument("--lambda-max", type=float, default=None)
